@@ -124,7 +124,6 @@ async def _guarded(
         if fault in ("slow", "hang"):
             delay = state.config.slow_seconds if fault == "slow" else state.config.hang_seconds
             await asyncio.sleep(delay)
-        request["fault"] = fault
 
     if route not in _OPEN_ROUTES:
         key = request.headers.get(API_KEY_HEADER)
@@ -137,6 +136,8 @@ async def _guarded(
             return limited
 
     response = await handler(request)
+    if fault == "truncate" and isinstance(response, web.Response) and response.status == 200:
+        return await _truncate(request, response)
     if fault is not None and fault.startswith("accepted-"):
         # The work was done (and billed); the client never learns it.
         lost = fault.removeprefix("accepted-")
@@ -178,6 +179,17 @@ def _fault_response(status: int, state: EmulatorState) -> web.Response:
         )
     message = "Service temporarily unavailable" if status == 503 else "Internal server error"
     return _error(status, message)
+
+
+async def _truncate(request: web.Request, full: web.Response) -> web.StreamResponse:
+    """Announce the full Content-Length, send half the body, then cut the connection."""
+    body = bytes(full.body) if isinstance(full.body, bytes | bytearray) else b""
+    partial = web.StreamResponse(status=full.status, headers=full.headers)
+    partial.content_length = len(body)
+    await partial.prepare(request)
+    await partial.write(body[: len(body) // 2])
+    _reset(request)
+    return partial
 
 
 def _reset(request: web.Request) -> web.Response:
@@ -352,20 +364,7 @@ async def _media(request: web.Request) -> web.StreamResponse:
     media = state.store.media(request.match_info["media_id"])
     if media is None or request.match_info["ext"] != media.fmt:
         return _error(404, "Not found")
-    return await _send_image(request, media.data, media.fmt, {})
-
-
-async def _send_image(
-    request: web.Request, data: bytes, fmt: str, headers: dict[str, str]
-) -> web.StreamResponse:
-    """Send image bytes; under a `truncate` fault, send half of them and cut the connection."""
-    if request.get("fault") != "truncate":
-        return web.Response(body=data, content_type=CONTENT_TYPES[fmt], headers=headers)
-    response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPES[fmt]})
-    response.content_length = len(data)
-    await response.prepare(request)
-    await response.write(data[: len(data) // 2])
-    return _reset(request)
+    return web.Response(body=media.data, content_type=CONTENT_TYPES[media.fmt])
 
 
 # -- v1 sync and account ----------------------------------------------------------------------
@@ -391,7 +390,7 @@ async def _sync(request: web.Request) -> web.StreamResponse:
     if accepted.params.get("base64") is True:
         body = {"image": base64.b64encode(media.data).decode()}
         return web.json_response(body, headers=headers)
-    return await _send_image(request, media.data, media.fmt, headers)
+    return web.Response(body=media.data, content_type=CONTENT_TYPES[media.fmt], headers=headers)
 
 
 async def _credits(request: web.Request) -> web.StreamResponse:

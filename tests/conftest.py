@@ -1,0 +1,86 @@
+"""Shared fixtures: a real emulator on an OS-chosen port, and a plain aiohttp session to poke it.
+
+Tests assert on what the server saw (its counters), never on mocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from batchgen.emulator import Emulator, EmulatorConfig
+
+KEY = "emulator-key"
+AUTH = {"x-api-key": KEY}
+
+StartEmulator = Callable[..., Awaitable[Emulator]]
+
+
+@pytest.fixture
+async def start_emulator() -> AsyncIterator[StartEmulator]:
+    """Factory: `emu = await start_emulator(workers=1, rpm=5)`; all are closed in reverse order."""
+    started: list[Emulator] = []
+
+    async def start(**knobs: Any) -> Emulator:
+        emu = await Emulator(EmulatorConfig(**knobs)).start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in reversed(started):
+        await emu.close()
+
+
+@pytest.fixture
+async def emu(start_emulator: StartEmulator) -> Emulator:
+    """An emulator with the default (fast, fault-free) scenario."""
+    return await start_emulator()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+async def submit(
+    http: aiohttp.ClientSession, emu: Emulator, params: dict[str, Any], model: str = "qwen-image"
+) -> dict[str, Any]:
+    """POST /v2/{model}; asserts acceptance and returns the body."""
+    async with http.post(f"{emu.base_url}/v2/{model}", json=params, headers=AUTH) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        return dict(body)
+
+
+async def wait_final(
+    http: aiohttp.ClientSession, status_url: str, within: float = 5.0
+) -> tuple[int, dict[str, Any]]:
+    """Poll a status URL until COMPLETED/FAILED; returns (http status, body)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        async with http.get(status_url, headers=AUTH) as resp:
+            body = await resp.json()
+            if body.get("status") in ("COMPLETED", "FAILED"):
+                return resp.status, dict(body)
+        assert loop.time() < deadline, f"not final after {within}s: {body}"
+        await asyncio.sleep(0.01)
+
+
+async def generate(
+    http: aiohttp.ClientSession, emu: Emulator, params: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """Submit, wait, fetch the result and the image: (result body, image bytes)."""
+    accepted = await submit(http, emu, params)
+    status, _ = await wait_final(http, accepted["status_url"])
+    assert status == 200
+    async with http.get(accepted["response_url"], headers=AUTH) as resp:
+        result = dict(await resp.json())
+    async with http.get(result["output"]) as resp:
+        assert resp.status == 200
+        return result, await resp.read()
