@@ -105,9 +105,9 @@ class ModelSchema:
     def validate(self, params: Mapping[str, Any]) -> list[ParamProblem]:
         """Every problem with `params`, not only the first: users fix them all in one go."""
         problems: list[ParamProblem] = []
-        for name, spec in self.params.items():
-            if spec.required and name not in params:
-                problems.append(ParamProblem(name, None, f"is required ({spec.allowed()})"))
+        for name, param in self.params.items():
+            if param.required and name not in params:
+                problems.append(ParamProblem(name, None, f"is required ({param.allowed()})"))
         for name, value in params.items():
             spec = self.params.get(name)
             if spec is None:
