@@ -2,10 +2,18 @@
 
 ```
 BatchgenError                 base: anything batchgen raises on purpose
-└── ManifestError             the manifest cannot be run as written; carries every problem found
+├── ManifestError             the manifest cannot be run as written; carries every problem found
+├── ApiError                  the server answered, with a status we did not want (.status)
+├── TransportError            no usable answer: refused, reset, timed out, cut short (.maybe_sent)
+├── InferenceFailed                 the server ran the job and reported FAILED (.error)
+├── InferenceTimeout                a job did not finish within the caller's deadline
+├── RunStopped                nothing more can succeed: bad key, no credits, model gone (.reason)
+└── LedgerError               the ledger cannot be written or read back safely
 ```
 
-(The transport, HTTP-status and job-failure branches join this tree with the runner.)
+What to *do* about an `ApiError` or `TransportError` is not decided here but in `policy.py`, from
+the spec's table. Every error carries the job id and request id it concerns when there is one,
+and never the API key.
 
 Manifest problems are collected, not raised one by one: a user with a 50,000-line dataset wants
 every broken line in one report, not a fix-rerun loop. `ProblemLog` caps what it keeps so that a
@@ -20,10 +28,16 @@ from typing import Any, Final
 
 __all__ = [
     "NO_VALUE",
+    "ApiError",
     "BatchgenError",
+    "InferenceFailed",
+    "InferenceTimeout",
+    "LedgerError",
     "ManifestError",
     "ManifestProblem",
     "ProblemLog",
+    "RunStopped",
+    "TransportError",
 ]
 
 DEFAULT_CAP: Final = 50
@@ -48,6 +62,85 @@ NO_VALUE: Final = _NoValue()
 
 class BatchgenError(Exception):
     """Base of every error batchgen raises deliberately."""
+
+
+class _JobError(BatchgenError):
+    """An error about one request, located by job and request id when they are known."""
+
+    def __init__(
+        self, message: str, *, job_id: str | None = None, request_id: str | None = None
+    ) -> None:
+        self.message = message
+        self.job_id = job_id
+        self.request_id = request_id
+        where = ", ".join(
+            f"{k} {v}" for k, v in (("job", job_id), ("request", request_id)) if v is not None
+        )
+        super().__init__(f"{message} ({where})" if where else message)
+
+
+class ApiError(_JobError):
+    """An HTTP answer other than success: `status` and the server's `error` text."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        job_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.retry_after = retry_after  # seconds the server asked us to wait (429), if it said
+        super().__init__(f"HTTP {status}: {message}", job_id=job_id, request_id=request_id)
+        self.message = message
+
+
+class TransportError(_JobError):
+    """No usable HTTP answer. `maybe_sent`: the request may have reached the server.
+
+    For a submit that matters: a POST that may have been received may have been billed, so it is
+    retried only when `maybe_sent` is False, or counted as a possible double charge.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        maybe_sent: bool,
+        job_id: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.maybe_sent = maybe_sent
+        super().__init__(message, job_id=job_id, request_id=request_id)
+
+
+class InferenceFailed(_JobError):
+    """The server reports the job FAILED; `error` is its text (content filter, bad input, ...)."""
+
+    def __init__(
+        self, error: str, *, job_id: str | None = None, request_id: str | None = None
+    ) -> None:
+        self.error = error
+        super().__init__(f"job failed: {error}", job_id=job_id, request_id=request_id)
+
+
+class InferenceTimeout(_JobError):
+    """A job was still pending at the caller's deadline; it may still finish on the server."""
+
+
+class RunStopped(BatchgenError):
+    """The run cannot go on (bad key, no credits, model gone); `reason` says what to do."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+class LedgerError(BatchgenError):
+    """The ledger could not be made durable, or is damaged where guessing would be unsafe."""
 
 
 @dataclass(frozen=True)
