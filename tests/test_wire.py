@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from batchgen.emulator import EmulatorConfig
-from batchgen.wire import format_reset_at, parse_reset_at, parse_retry_after
+from batchgen.wire import (
+    Poll,
+    Submitted,
+    error_text,
+    format_reset_at,
+    origin,
+    parse_poll,
+    parse_reset_at,
+    parse_retry_after,
+    parse_submit,
+)
 
 EPOCH = 1_795_000_000.25  # 2026-11-18T11:06:40.250Z
 
@@ -63,3 +73,54 @@ def test_emulator_config_rejects_nonsense(knobs, needle):
     """Bad knobs fail at construction with the knob's name, not later in a request."""
     with pytest.raises(ValueError, match=needle):
         EmulatorConfig(**knobs)
+
+
+# -- parsing answers ------------------------------------------------------------------------------
+
+ROOT = "http://api.example"
+
+
+def test_parse_submit_takes_urls_as_given_or_builds_them():
+    """Given URLs are used verbatim; missing ones are built from the documented paths."""
+    given = parse_submit(
+        {"request_id": "abc", "status_url": "http://x/s", "response_url": "http://x/r"}, ROOT
+    )
+    assert (given.status_url, given.response_url) == ("http://x/s", "http://x/r")
+    built = parse_submit({"request_id": 17}, ROOT + "/")
+    assert built == Submitted("17", f"{ROOT}/v2/requests/17/status", f"{ROOT}/v2/requests/17")
+
+
+@pytest.mark.parametrize(
+    "body", [[], {"status": "QUEUED"}, {"request_id": ""}, {"request_id": True}]
+)
+def test_parse_submit_without_id_is_an_error(body):
+    """An answer that names no request id cannot be followed: ValueError."""
+    with pytest.raises(ValueError, match=r"request_id|JSON object"):
+        parse_submit(body, ROOT)
+
+
+def test_parse_poll_states():
+    """Pending, completed (status and result bodies) and failed answers parse; others are None."""
+    assert parse_poll(200, {"status": "QUEUED", "metrics": {}}) == Poll("QUEUED")
+    assert parse_poll(200, {"status": "processing"}) == Poll("PROCESSING")
+    done = parse_poll(200, {"status": "COMPLETED", "metrics": {"inference_time": 1.5}})
+    assert done is not None
+    assert (done.state, done.output, done.metrics["inference_time"]) == ("COMPLETED", None, 1.5)
+    result = parse_poll(200, {"status": "COMPLETED", "output": "http://m/1.png", "seed": 4})
+    assert result == Poll("COMPLETED", output="http://m/1.png", seed=4)
+    images = parse_poll(200, {"status": "COMPLETED", "images": [{"url": "http://m/2.png"}]})
+    assert images is not None
+    assert images.output == "http://m/2.png"
+    failed = parse_poll(422, {"status": "FAILED", "error": "blocked"})
+    assert failed == Poll("FAILED", error="blocked")
+    assert parse_poll(500, {"status": "QUEUED"}) is None  # pending under an error code: not trusted
+    assert parse_poll(200, {"error": "Request x not found"}) is None
+    assert parse_poll(200, "<html>") is None
+
+
+def test_error_text_and_origin():
+    """The server's message is found in JSON or text; origins compare scheme, host and port."""
+    assert error_text({"error": "bad key"}, "?") == "bad key"
+    assert error_text("<h1>502  Bad\nGateway</h1>", "?") == "<h1>502 Bad Gateway</h1>"
+    assert error_text(None, "fallback") == "fallback"
+    assert origin("HTTP://Api.Example:8080/v2/x?y=1") == "http://api.example:8080"
