@@ -7,6 +7,8 @@ pass the time in), which keeps parsing testable on its own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ __all__ = [
     "V1_HEADERS",
     "Poll",
     "Submitted",
+    "decode_base64",
     "error_text",
     "format_reset_at",
     "origin",
@@ -203,3 +206,16 @@ def _first_image_url(body: Mapping[str, Any]) -> str | None:
     if isinstance(output, list) and output and isinstance(output[0], str):
         return output[0]  # some models answer a list of URLs
     return None
+
+
+def decode_base64(text: str) -> bytes:
+    """Image bytes from a base64 `output` (or v1 `image`); ValueError when it is not base64.
+
+    A data-URL prefix (``data:image/png;base64,``) is accepted, as some gateways add one.
+    """
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from None
