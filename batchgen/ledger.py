@@ -1,0 +1,119 @@
+"""The results ledger: `DIR/ledger.jsonl`, one JSON object per job event, append-only.
+
+It is the run's memory across crashes. The API has no idempotency key, so a `request_id` must be
+on disk before the job counts as in flight: `append` returns only once its line is fsync'd.
+Appends from many tasks are grouped into one write + one fsync (group commit), which keeps that
+guarantee cheap. A failed write or fsync is never retried: the page cache may have dropped the
+data, so the writer breaks and every later append raises `LedgerError`; the run stops.
+
+Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job records have `job`):
+
+    run        {run, model, version}                      a run started on this folder
+    intent     {job, attempt}                             about to POST a submit
+    submitted  {job, request_id, status_url, response_url}
+    unknown    {job, error}                               submit sent, answer lost: maybe billed
+    expired    {job, request_id}                          the server forgot it: resubmitting
+    completed  {job, request_id, file, sha256, bytes, format, seed, metrics}
+    failed     {job, kind, error, request_id?, status?}   kind: server|invalid|gave_up|download
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from batchgen.errors import LedgerError
+
+__all__ = ["LEDGER_NAME", "LEDGER_VERSION", "LedgerWriter"]
+
+LEDGER_NAME: Final = "ledger.jsonl"
+LEDGER_VERSION: Final = 1
+
+
+class LedgerWriter:
+    """Durable, batched appends to one ledger file from many tasks of one event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._broken: BaseException | None = None
+        self._closing = False
+        self.records = 0
+        self.syncs = 0
+
+    async def __aenter__(self) -> LedgerWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._task = asyncio.create_task(self._flusher(), name="ledger-flusher")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._closing = True  # the flusher drains what is pending, then returns
+            self._wake.set()
+            await self._task
+            self._task = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    async def append(self, event: str, **fields: Any) -> None:
+        """Add one record and wait until it is on disk (written and fsync'd)."""
+        if self._broken is not None:
+            raise LedgerError(f"the ledger is unusable after an earlier failure: {self._broken}")
+        if self._closing or self._task is None:
+            raise LedgerError("the ledger is closed")
+        record = {"v": LEDGER_VERSION, "t": round(time.time(), 3), "event": event, **fields}
+        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((line, future))
+        self._wake.set()
+        await future
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                if self._closing:
+                    return
+                continue
+            self._wake.set()  # look again after this batch: appends may arrive meanwhile
+            try:
+                await asyncio.to_thread(self._write, [line for line, _ in batch])
+            except OSError as exc:
+                self._broken = exc
+                error = LedgerError(f"could not write the ledger {self.path}: {exc}")
+                for _, future in batch + self._pending:
+                    if not future.done():
+                        future.set_exception(error)
+                self._pending.clear()
+                return
+            self.records += len(batch)
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    def _write(self, lines: list[bytes]) -> None:
+        assert self._fd is not None
+        data = b"".join(lines)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.syncs += 1

@@ -1,0 +1,98 @@
+"""Image output: verify that bytes are the image asked for, then store them atomically.
+
+A file under its final name is always complete: bytes go to a hidden temp file in the same
+folder, are fsync'd, renamed over the final name, and the folder is fsync'd so the rename itself
+survives a power cut. Resume trusts a file only with the sha256 the ledger recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import aiofiles
+from PIL import Image
+
+__all__ = ["PART_SUFFIX", "ImageInfo", "InvalidImage", "store_atomic", "verify_image"]
+
+PART_SUFFIX: Final = ".part"
+_FORMATS: Final = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "GIF": "gif"}
+EXTENSIONS: Final = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
+
+
+class InvalidImage(ValueError):
+    """The bytes are not a complete image of an accepted format."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # png | jpeg | webp | gif
+    width: int
+    height: int
+    sha256: str
+    size: int
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+def verify_image(data: bytes, expected: str | None = None) -> ImageInfo:
+    """Decode `data` fully (truncation shows here) with Pillow's decompression-bomb guard on.
+
+    `expected` (png|jpeg|webp) is the format the job asked for; a server that answers another
+    format is reported rather than silently stored under the wrong extension.
+    """
+    if not data:
+        raise InvalidImage("empty body")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                fmt = _FORMATS.get(image.format or "")
+                width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:  # fmt: skip
+        raise InvalidImage(f"not a decodable image: {exc}") from None
+    if fmt is None:
+        raise InvalidImage("unsupported image format")
+    if expected is not None and fmt != expected:
+        raise InvalidImage(f"expected {expected}, got {fmt}")
+    return ImageInfo(fmt, width, height, hashlib.sha256(data).hexdigest(), len(data))
+
+
+async def store_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that `path` is either absent, old, or complete and durable."""
+    folder = path.parent
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        async with aiofiles.open(temp, "wb") as handle:
+            await handle.write(data)
+            await handle.flush()
+            await asyncio.to_thread(os.fsync, handle.fileno())
+        await asyncio.to_thread(_publish, temp, path)
+    except BaseException:
+        await asyncio.to_thread(_discard, temp)
+        raise
+
+
+def _publish(temp: Path, path: Path) -> None:
+    os.replace(temp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _discard(temp: Path) -> None:
+    temp.unlink(missing_ok=True)

@@ -1,0 +1,146 @@
+"""Admission control: a submit needs an in-flight slot *and* a rate-limit token, taken before it
+is sent, so backpressure reaches the producer instead of piling up requests.
+
+* In flight: a semaphore of `concurrency` slots, held from submit until the job's image is stored
+  or it fails.
+* Rate: `aiolimiter` with a bucket of one token refilled every window/rpm seconds. That paces
+  requests evenly, so no 60-second window ever sees more than `rpm` of them — a bucket of `rpm`
+  tokens would allow `rpm` at once plus `rpm` more within the same minute.
+* Probe: until the server has accepted one submit, only one submit is outstanding, so a wrong key,
+  an unknown model or an empty account costs one request, not a burst.
+* 429: everyone waits until the server's reset time, and the rate drops (x0.75); after a quiet
+  period it climbs back (x1.1) towards the configured limit. Without a configured limit, the first
+  429 sets one from the rate actually achieved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final
+
+from aiolimiter import AsyncLimiter
+
+__all__ = ["Throttle"]
+
+SAFETY: Final = 1.02  # pace 2% under the limit: clock skew and network jitter eat margins
+DECREASE: Final = 0.75
+INCREASE: Final = 1.1
+QUIET: Final = 60.0  # seconds without a 429 before the rate rises again
+
+
+class Throttle:
+    def __init__(
+        self,
+        concurrency: int,
+        rpm: int | None = None,
+        *,
+        window: float = 60.0,
+        count_polls: bool = False,
+        probe: bool = True,
+    ) -> None:
+        self.concurrency = concurrency
+        self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
+        self.window = window
+        self.count_polls = count_polls
+        self.rate: float | None = self.ceiling  # current requests per window
+        self._limiter = self._make_limiter()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._open = not probe
+        self._probing = False
+        self._probe_done = asyncio.Condition()
+        self._pause_until = 0.0
+        self._last_429 = -float("inf")
+        self._recent: deque[float] = deque()  # send times within the last window
+        self.rate_limited = 0
+
+    # -- slots --------------------------------------------------------------------------------
+
+    async def acquire_slot(self) -> None:
+        """Wait for an in-flight slot; the caller must `release_slot` when the job is done."""
+        await self._slots.acquire()
+        async with self._probe_done:
+            while not self._open and self._probing:
+                await self._probe_done.wait()
+            if not self._open:
+                self._probing = True
+
+    def release_slot(self) -> None:
+        self._slots.release()
+
+    async def probe_result(self, accepted: bool) -> None:
+        """Report the outcome of a submit: the first accepted one opens the gate."""
+        if self._open:
+            return
+        async with self._probe_done:
+            if accepted:
+                self._open = True
+            self._probing = False
+            self._probe_done.notify_all()
+
+    # -- rate ---------------------------------------------------------------------------------
+
+    async def before_submit(self) -> None:
+        """Wait for a rate-limit token (and any 429 pause) before sending a submit."""
+        await self._take()
+
+    async def before_poll(self) -> None:
+        """Polls take tokens only when the server counts them (`count_polls`)."""
+        if self.count_polls:
+            await self._take()
+        else:
+            await self._wait_pause()
+
+    async def _take(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wait_pause()
+            limiter = self._limiter
+            if limiter is not None:
+                await limiter.acquire()
+            if loop.time() >= self._pause_until:  # no 429 arrived while we waited
+                break
+        now = loop.time()
+        self._recent.append(now)
+        while self._recent and self._recent[0] <= now - self.window:
+            self._recent.popleft()
+        self._maybe_raise(now)
+
+    async def _wait_pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A later 429 may extend the pause while we sleep, hence the loop.
+        while (delay := self._pause_until - loop.time()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(delay)
+
+    def on_rate_limited(self, wait: float | None) -> float:
+        """A 429 arrived: pause everyone for `wait` (or a fallback) and lower the rate.
+
+        Returns the pause actually applied.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.rate_limited += 1
+        if wait is None:  # the server gave no reset time: assume the window's pace
+            wait = self.window / self.rate if self.rate else 1.0
+        self._pause_until = max(self._pause_until, now + wait)
+        if now - self._last_429 > min(wait, 1.0):  # one decrease per burst of 429s
+            achieved = max(1.0, float(len(self._recent)))
+            self.rate = max(1.0, (self.rate or achieved) * DECREASE)
+            self._limiter = self._make_limiter()
+        self._last_429 = now
+        return wait
+
+    def _maybe_raise(self, now: float) -> None:
+        if self.rate is None or now - self._last_429 < QUIET:
+            return
+        target = self.ceiling if self.ceiling is not None else None
+        if target is not None and self.rate >= target:
+            return
+        self.rate = self.rate * INCREASE if target is None else min(target, self.rate * INCREASE)
+        self._last_429 = now - QUIET / 2  # next rise after half a quiet period more
+        self._limiter = self._make_limiter()
+
+    def _make_limiter(self) -> AsyncLimiter | None:
+        if self.rate is None:
+            return None
+        return AsyncLimiter(1, self.window / self.rate * SAFETY)
