@@ -167,6 +167,7 @@ class Expander:
         label = entry.label
         if combo and self.sweep.size > 1:
             label += " [" + ", ".join(f"{k}={_short(v)}" for k, v in combo.items()) + "]"
+        rendered_keys: set[str] = set(combo)
         merged: dict[str, Any] = dict(self.defaults)
         where: dict[str, tuple[str, int, bool]] = {  # key -> (file, line, shared by many jobs)
             k: (self.file, self.defaults_lines.get(k, 0), True) for k in self.defaults
@@ -174,9 +175,13 @@ class Expander:
         problems: list[tuple[ManifestProblem, bool]] = []
 
         def problem(key: str | None, value: Any, message: str, *, shared: bool = False) -> None:
+            # A problem that does not depend on the sweep combination is reported once, not
+            # once per combination: shared ones (defaults/sweep values) without a job label,
+            # an entry's own ones with the entry's label.
             file, line, _ = where.get(key or "", (entry.file, entry.line, False))
-            p = ManifestProblem(file, line, None if shared else label, key, value, message)
-            problems.append((p, shared))
+            once = shared or (key not in rendered_keys and self.sweep.size > 1)
+            job = None if shared else entry.label if once else label
+            problems.append((ManifestProblem(file, line, job, key, value, message), once))
 
         for key, value in combo.items():
             merged[key] = value
@@ -191,6 +196,7 @@ class Expander:
         model = entry.model or self.model
         schema = schema_for(model)
         rendered, referenced = self._render(entry, merged, problem)
+        rendered_keys.update(k for k in rendered if rendered[k] is not merged[k])
         consumed = {
             k for k in referenced if k in merged and (schema is None or k not in schema.params)
         }

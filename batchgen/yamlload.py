@@ -21,8 +21,10 @@ __all__ = ["DuplicateKey", "LineDict", "LineList", "load_yaml"]
 class LineDict(dict[Any, Any]):
     """A mapping from YAML: `line` is where it starts, `key_lines[key]` where each key is."""
 
-    line: int
-    key_lines: dict[Any, int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.key_lines: dict[Any, int] = {}
 
     def line_of(self, key: Any) -> int:
         """The line of `key`, or of the mapping itself when the key is absent."""
@@ -32,8 +34,10 @@ class LineDict(dict[Any, Any]):
 class LineList(list[Any]):
     """A sequence from YAML: `line` is where it starts, `item_lines[i]` where item i is."""
 
-    line: int
-    item_lines: list[int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.item_lines: list[int] = []
 
 
 class DuplicateKey(tuple[Any, int, int]):
@@ -57,7 +61,6 @@ _LineLoader.yaml_implicit_resolvers = {
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Any:
     data = LineDict()
     data.line = node.start_mark.line + 1
-    data.key_lines = {}
     yield data
     first_seen: dict[Any, int] = {}
     for key_node, _ in node.value:
