@@ -197,6 +197,22 @@ class Expander:
         schema = schema_for(model)
         rendered, referenced = self._render(entry, merged, problem)
         rendered_keys.update(k for k in rendered if rendered[k] is not merged[k])
+        explicit = entry.id
+        if explicit is not _ABSENT:
+            where["id"] = (entry.file, entry.key_lines.get("id", entry.line), False)
+            if isinstance(explicit, int) and not isinstance(explicit, bool):
+                explicit = str(explicit)
+            if isinstance(explicit, str) and not entry.literal:
+                try:
+                    referenced.update(placeholders(explicit))
+                    explicit = render(explicit, merged)
+                    rendered_keys.add("id")
+                except (TemplateError, KeyError) as exc:
+                    problem("id", explicit, f"{exc}: an id template may only use defined keys")
+            reason = explicit_id_problem(explicit)
+            if reason:
+                problem("id", explicit, reason)
+
         consumed = {
             k for k in referenced if k in merged and (schema is None or k not in schema.params)
         }
@@ -204,20 +220,6 @@ class Expander:
         annotations = {k: v for k, v in rendered.items() if k[:1] == "_"}
         variables = {k: merged[k] for k in consumed}
         self._validate(schema, params, rendered, where, problem)
-
-        explicit = entry.id
-        if explicit is not _ABSENT:
-            if isinstance(explicit, int) and not isinstance(explicit, bool):
-                explicit = str(explicit)
-            if isinstance(explicit, str) and not entry.literal:
-                try:
-                    explicit = render(explicit, merged)
-                except TemplateError as exc:
-                    problem("id", explicit, str(exc))
-            reason = explicit_id_problem(explicit)
-            if reason:
-                where["id"] = (entry.file, entry.key_lines.get("id", entry.line), False)
-                problem("id", explicit, reason)
         for p, shared in problems:
             self.log.add(p, once=shared)
         if problems:
