@@ -85,3 +85,7 @@ def _report_invalid(
     jobs = f" in {checked:,} jobs" if checked is not None else ""
     click.echo(f"invalid: {total:,} problem(s){jobs}; nothing was sent", err=True)
     sys.exit(EXIT_INVALID)
+
+
+if __name__ == "__main__":  # `python -m batchgen.cli`, used by bench/ to measure a child process
+    main()

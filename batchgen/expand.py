@@ -141,12 +141,14 @@ class Expander:
         self._files: list[str] = []
         self._ids = DigestMap()  # explicit id -> where first seen
         self._contents = DigestMap()  # identity payload -> occurrences so far
+        small = sweep.size <= 10_000
+        self._grid = list(sweep.combinations()) if small else None
 
     def expand(self, entries: Iterable[Entry]) -> Iterator[Job]:
         """Every job of `entries`, in order: entry, then sweep combination, then repeat."""
         try:
             for entry in entries:
-                for combo, combo_lines in self.sweep.combinations():
+                for combo, combo_lines in self._combinations():
                     yield from self._jobs(entry, combo, combo_lines)
         except _TooManyJobsError:
             self.log.add(
@@ -161,6 +163,12 @@ class Expander:
                 )
             )
 
+    def _combinations(self) -> Iterable[tuple[dict[str, Any], dict[str, int]]]:
+        # Small grids are built once, not once per entry of a million-row jobs_file.
+        if self._grid is None:
+            return self.sweep.combinations()
+        return self._grid
+
     def _jobs(
         self, entry: Entry, combo: dict[str, Any], combo_lines: dict[str, int]
     ) -> Iterator[Job]:
@@ -168,30 +176,32 @@ class Expander:
         if combo and self.sweep.size > 1:
             label += " [" + ", ".join(f"{k}={_short(v)}" for k, v in combo.items()) + "]"
         rendered_keys: set[str] = set(combo)
-        merged: dict[str, Any] = dict(self.defaults)
-        where: dict[str, tuple[str, int, bool]] = {  # key -> (file, line, shared by many jobs)
-            k: (self.file, self.defaults_lines.get(k, 0), True) for k in self.defaults
-        }
+        merged: dict[str, Any] = {**self.defaults, **combo}
         problems: list[tuple[ManifestProblem, bool]] = []
+
+        def locate(key: str | None) -> tuple[str, int, bool]:
+            """(file, line, shared by many jobs) of the value of `key` in this job."""
+            if key is None or key in entry.params or key == "id":
+                return entry.file, entry.key_lines.get(key or "", entry.line), False
+            if key in combo:
+                return self.file, combo_lines[key], True
+            if key in self.defaults:
+                return self.file, self.defaults_lines.get(key, 0), True
+            return entry.file, entry.line, False
 
         def problem(key: str | None, value: Any, message: str, *, shared: bool = False) -> None:
             # A problem that does not depend on the sweep combination is reported once, not
             # once per combination: shared ones (defaults/sweep values) without a job label,
             # an entry's own ones with the entry's label.
-            file, line, _ = where.get(key or "", (entry.file, entry.line, False))
+            file, line, _ = locate(key)
             once = shared or (key not in rendered_keys and self.sweep.size > 1)
             job = None if shared else entry.label if once else label
             problems.append((ManifestProblem(file, line, job, key, value, message), once))
 
-        for key, value in combo.items():
-            merged[key] = value
-            where[key] = (self.file, combo_lines[key], True)
         for key, value in entry.params.items():
             if key in combo:
-                where[key] = (entry.file, entry.key_lines.get(key, entry.line), False)
                 problem(key, value, "is both swept and set by this job; remove one of them")
             merged[key] = value
-            where[key] = (entry.file, entry.key_lines.get(key, entry.line), False)
 
         model = entry.model or self.model
         schema = schema_for(model)
@@ -199,14 +209,14 @@ class Expander:
         rendered_keys.update(k for k in rendered if rendered[k] is not merged[k])
         explicit = entry.id
         if explicit is not _ABSENT:
-            where["id"] = (entry.file, entry.key_lines.get("id", entry.line), False)
             if isinstance(explicit, int) and not isinstance(explicit, bool):
                 explicit = str(explicit)
             if isinstance(explicit, str) and not entry.literal:
                 try:
-                    referenced.update(placeholders(explicit))
-                    explicit = render(explicit, merged)
-                    rendered_keys.add("id")
+                    if placeholders(explicit):
+                        referenced.update(placeholders(explicit))
+                        explicit = render(explicit, merged)
+                        rendered_keys.add("id")
                 except (TemplateError, KeyError) as exc:
                     problem("id", explicit, f"{exc}: an id template may only use defined keys")
             reason = explicit_id_problem(explicit)
@@ -219,7 +229,7 @@ class Expander:
         params = {k: v for k, v in rendered.items() if k[:1] != "_" and k not in consumed}
         annotations = {k: v for k, v in rendered.items() if k[:1] == "_"}
         variables = {k: merged[k] for k in consumed}
-        self._validate(schema, params, rendered, where, problem)
+        self._validate(schema, params, rendered, locate, problem)
         for p, shared in problems:
             self.log.add(p, once=shared)
         if problems:
@@ -264,7 +274,7 @@ class Expander:
         schema: ModelSchema | None,
         params: dict[str, Any],
         rendered: dict[str, Any],
-        where: dict[str, tuple[str, int, bool]],
+        locate: Any,
         problem: Any,
     ) -> None:
         if schema is None:
@@ -274,7 +284,7 @@ class Expander:
                 problem(None, NO_VALUE, f"values must be plain JSON data ({exc})")
             return
         for p in schema.validate(params):
-            shared = where.get(p.field, ("", 0, False))[2]
+            shared = locate(p.field)[2]
             value = p.value if p.field in params else NO_VALUE
             problem(p.field, value, p.message, shared=shared)
 

@@ -74,10 +74,13 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
+
+
 def _parse_object(text: str) -> dict[str, Any] | str:
     """The JSON object on one line, or why it is not one."""
     try:
-        obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+        obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         return f"is not valid JSON: {exc.msg} (column {exc.colno})"
     except ValueError as exc:
