@@ -45,9 +45,9 @@ def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
         data, duplicates = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        where: int | None = mark.line + 1 if mark is not None else None
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        log.add(_problem(file, line, f"is not valid YAML: {what}"))
+        log.add(_problem(file, where, f"is not valid YAML: {what}"))
         return None
     except yaml.YAMLError as exc:
         log.add(_problem(file, None, f"is not valid YAML: {exc}"))
