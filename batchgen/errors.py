@@ -5,8 +5,8 @@ BatchgenError                 base: anything batchgen raises on purpose
 ├── ManifestError             the manifest cannot be run as written; carries every problem found
 ├── ApiError                  the server answered, with a status we did not want (.status)
 ├── TransportError            no usable answer: refused, reset, timed out, cut short (.maybe_sent)
-├── InferenceFailed                 the server ran the job and reported FAILED (.error)
-├── InferenceTimeout                a job did not finish within the caller's deadline
+├── InferenceFailed           the server ran the job and reported FAILED (.error)
+├── InferenceTimeout          a job did not finish within the caller's deadline
 ├── RunStopped                nothing more can succeed: bad key, no credits, model gone (.reason)
 └── LedgerError               the ledger cannot be written or read back safely
 ```

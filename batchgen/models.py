@@ -19,6 +19,7 @@ __all__ = [
     "ModelSchema",
     "Param",
     "ParamProblem",
+    "did_you_mean",
     "schema_for",
 ]
 
@@ -205,3 +206,8 @@ MODELS: dict[str, ModelSchema] = {QWEN_IMAGE.name: QWEN_IMAGE}
 def schema_for(model: str) -> ModelSchema | None:
     """The schema of a known model, or None: unknown models' parameters pass through."""
     return MODELS.get(model)
+
+
+def did_you_mean(word: str, options: Mapping[str, Any] | tuple[str, ...]) -> str:
+    """' (did you mean X?)' for the closest of `options`, or ''; shared by manifest errors."""
+    return _did_you_mean(word, options)

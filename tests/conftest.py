@@ -1,4 +1,5 @@
-"""Shared fixtures: a real emulator on an OS-chosen port, and a plain aiohttp session to poke it.
+"""Shared fixtures: a real emulator on an OS-chosen port, a plain aiohttp session to poke it,
+and manifest files written into tmp_path.
 
 Tests assert on what the server saw (its counters), never on mocks.
 """
@@ -7,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from batchgen.emulator import Emulator, EmulatorConfig
+from batchgen.manifest import Manifest, load_manifest
 
 KEY = "emulator-key"
 AUTH = {"x-api-key": KEY}
@@ -84,3 +87,28 @@ async def generate(
     async with http.get(result["output"]) as resp:
         assert resp.status == 200
         return result, await resp.read()
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write text (or bytes) to a file in tmp_path and return its path."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def load(write: Callable[..., Path]) -> Callable[..., Manifest]:
+    """Write a manifest and load it."""
+
+    def _load(name: str, content: str | bytes, **kwargs: object) -> Manifest:
+        return load_manifest(write(name, content), **kwargs)  # type: ignore[arg-type]
+
+    return _load
