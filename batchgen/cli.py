@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -15,13 +16,15 @@ from typing import Any, Final, NoReturn
 import click
 
 from batchgen import __version__
+from batchgen.client import DEFAULT_API_ROOT
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.errors import ManifestError, ManifestProblem
 from batchgen.manifest import load_manifest
-from batchgen.report import summary_lines
+from batchgen.report import run_summary_lines, summary_lines
+from batchgen.runner import run_manifest
 from batchgen.settings import SettingsError
 
-__all__ = ["EXIT_INVALID", "main", "validate"]
+__all__ = ["EXIT_INVALID", "main", "run", "validate"]
 
 EXIT_INVALID: Final = 3  # the manifest has problems (distinct from click's 2 for bad usage)
 
@@ -184,3 +187,65 @@ def _report_invalid(
     jobs = f" in {checked:,} jobs" if checked is not None else ""
     click.echo(f"invalid: {total:,} problem(s){jobs}; nothing was sent", err=True)
     sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
+@click.option(
+    "--base-url",
+    default=DEFAULT_API_ROOT,
+    show_default=True,
+    help="API root; /v1 and /v2 are appended.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at the server.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Submits per minute.")
+@click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="File holding the API key (default: $SEGMIND_API_KEY).",
+)
+@click.option("--emulator", is_flag=True, help="Run against the built-in emulator (no key needed).")
+def run(
+    manifest: Path,
+    out: Path | None,
+    model: str | None,
+    base_url: str,
+    concurrency: int | None,
+    rpm: float | None,
+    count_polls: bool | None,
+    key_file: Path | None,
+    emulator: bool,
+) -> None:
+    """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
+
+    Exit codes: 0 all done, 1 some jobs failed, 2 run stopped (auth, credits, model gone),
+    3 invalid input, 130 interrupted. Running the same command again resumes.
+    """
+    api_key = os.environ.get("SEGMIND_API_KEY")
+    if key_file is not None:
+        api_key = key_file.read_text(encoding="utf-8").strip()
+    overrides = {"concurrency": concurrency, "rpm": rpm, "count_polls": count_polls}
+    try:
+        result = asyncio.run(
+            run_manifest(
+                manifest,
+                api_key=api_key,
+                out=out,
+                model=model,
+                base_url=base_url,
+                overrides=overrides,
+                emulator=emulator,
+                handle_signals=True,
+            )
+        )
+    except ManifestError as exc:
+        _report_invalid(exc.problems, exc.total)
+    except (SettingsError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    for line in run_summary_lines(result):
+        click.echo(line)
+    sys.exit(result.exit_code)

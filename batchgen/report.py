@@ -1,4 +1,5 @@
-"""The human summary printed by `batchgen validate`: plain lines, so tests can read them."""
+"""Human summaries printed by `batchgen validate` and `batchgen run`: plain lines, so tests can
+read them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 from batchgen.estimate import estimate, format_duration
 from batchgen.jobs import Job
 from batchgen.manifest import Manifest, Scan
+from batchgen.runner import RunResult
 
-__all__ = ["summary_lines"]
+__all__ = ["run_summary_lines", "summary_lines"]
 
 
 def _job_line(job: Job) -> str:
@@ -40,4 +42,29 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
     if s.budget_usd is not None and est.cost_usd is not None and est.cost_usd > s.budget_usd:
         lines.append(f"note: budget_usd = {s.budget_usd:g} stops the run before it completes")
     lines.append(f"output: {s.output}/  (nothing was sent)")
+    return lines
+
+
+def run_summary_lines(result: RunResult) -> list[str]:
+    """The short end-of-run report: outcomes, API calls per job, charges to check, where."""
+    st = result.stats
+    failed = sum(st.failed.values())
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(st.failed.items()))
+    lines = [
+        f"{st.jobs:,} job(s) run: {st.completed:,} completed, {failed:,} failed"
+        + (f" ({kinds})" if kinds else "")
+        + (f"; {result.skipped:,} already done" if result.skipped else ""),
+        f"API calls per job: {st.api_calls_per_job:.2f} "
+        f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
+        f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
+    ]
+    if st.possible_double_charges:
+        lines.append(
+            f"possible double charges: {st.possible_double_charges} "
+            "(a submit was sent but its answer was lost; see 'unknown' in the ledger)"
+        )
+    if st.stop_reason:
+        lines.append(f"stopped: {st.stop_reason}")
+    out = result.out_dir
+    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl)")
     return lines

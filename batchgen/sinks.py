@@ -10,17 +10,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import os
 import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiofiles
 from PIL import Image
 
-__all__ = ["PART_SUFFIX", "ImageInfo", "InvalidImage", "store_atomic", "verify_image"]
+__all__ = [
+    "PART_SUFFIX",
+    "ImageInfo",
+    "InvalidImage",
+    "MetadataWriter",
+    "store_atomic",
+    "verify_image",
+]
 
 PART_SUFFIX: Final = ".part"
 _FORMATS: Final = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "GIF": "gif"}
@@ -96,3 +104,33 @@ def _publish(temp: Path, path: Path) -> None:
 
 def _discard(temp: Path) -> None:
     temp.unlink(missing_ok=True)
+
+
+class MetadataWriter:
+    """Appends rows to `metadata.jsonl`; one open handle, rows written whole under a lock.
+
+    Not fsync'd: the ledger is the durable record, and the metadata can be rebuilt from it.
+    """
+
+    NAME: Final = "metadata.jsonl"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.NAME
+        self._lock = asyncio.Lock()
+        self._handle: Any = None
+
+    async def __aenter__(self) -> MetadataWriter:
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        self._handle = await aiofiles.open(self.path, "a", encoding="utf-8")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            await self._handle.close()
+            self._handle = None
+
+    async def append(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+        async with self._lock:
+            await self._handle.write(line)
+            await self._handle.flush()

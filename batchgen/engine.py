@@ -1,0 +1,355 @@
+"""The engine: submit under the throttle, follow each request to the end, store the image.
+
+One `asyncio.TaskGroup` holds the producer and one task per job *in flight*: the producer takes
+an in-flight slot before it creates a job's task, so a million-job manifest never has more than
+`concurrency` (+ `writers` downloading) tasks alive. Each job task walks the stages
+
+    submit (retries per policy) -> follow (adaptive polls) -> store (download, verify, write)
+
+and records every transition in the ledger; its request id is durable before it counts as in
+flight. Decisions come from `policy`, admission from `throttle`, I/O from `client`, `ledger` and
+`sinks`: this module only sequences them. A stop (bad key, no credits, model gone, a signal)
+stops submitting; jobs already paid for are still followed and written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from batchgen.errors import ApiError, TransportError
+from batchgen.jobs import Job, output_path
+from batchgen.ledger import LedgerWriter
+from batchgen.metadata import metadata_row
+from batchgen.models import schema_for
+from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, seeded_rand
+from batchgen.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
+from batchgen.throttle import Throttle
+from batchgen.wire import Poll, Submitted, decode_base64
+
+__all__ = ["Api", "Engine", "EngineConfig", "RunStats"]
+
+
+class Api(Protocol):
+    """What the engine needs from a transport (`client.ApiClient` is the real one)."""
+
+    async def submit(self, model: str, params: dict[str, Any]) -> Submitted: ...
+    async def poll(self, url: str) -> Poll: ...
+    async def download(self, url: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    out_dir: Path
+    concurrency: int = 4
+    rpm: float | None = None
+    window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
+    count_polls: bool = False
+    filename: str = "{id}.{ext}"
+    typical_seconds: float = 28.0
+    writers: int = 8
+    retention: float = 3600.0
+    backoff: Backoff = field(default_factory=Backoff)
+    seed: int = 0  # jitter stream: a run replays the same way
+
+
+@dataclass
+class RunStats:
+    """Counts of a run, as the engine saw them (the emulator's counters are the cross-check)."""
+
+    jobs: int = 0
+    completed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # by kind
+    calls: Counter[str] = field(default_factory=Counter)  # submit, poll, result, download
+    retries: int = 0
+    rate_limited: int = 0
+    resubmits: int = 0  # the server forgot a request (expired): paid again
+    possible_double_charges: int = 0  # a submit that may have been billed without an answer
+    stop_reason: str | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.completed + sum(self.failed.values())
+
+    @property
+    def api_calls_per_job(self) -> float:
+        """Requests to the API (not media downloads) per finished job."""
+        api = sum(n for kind, n in self.calls.items() if kind != "download")
+        return api / self.finished if self.finished else 0.0
+
+
+class _JobOver(Exception):
+    """Internal: the job's outcome is recorded, or the run is stopping; unwind its task."""
+
+
+class Engine:
+    def __init__(self, api: Api, ledger: LedgerWriter, config: EngineConfig) -> None:
+        self.api = api
+        self.ledger = ledger
+        self.config = config
+        self.stats = RunStats()
+        self.throttle = Throttle(
+            config.concurrency,
+            round(config.rpm) if config.rpm else None,
+            window=config.window,
+            count_polls=config.count_polls,
+        )
+        self.schedule = PollSchedule(config.typical_seconds)
+        self._writers = asyncio.Semaphore(config.writers)
+        self._rand = seeded_rand(config.seed)
+        self._stopping = False
+        self._result_answers_pending = True  # until the result URL proves otherwise
+        self._metadata: MetadataWriter | None = None
+
+    def stop(self, reason: str) -> None:
+        """Stop submitting (the first reason is kept); jobs in flight still finish."""
+        if self.stats.stop_reason is None:
+            self.stats.stop_reason = reason
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self, jobs: Iterable[Job]) -> RunStats:
+        """Run every job; returns when all started jobs have ended."""
+        async with MetadataWriter(self.config.out_dir) as metadata:
+            self._metadata = metadata
+            async with asyncio.TaskGroup() as group:
+                for job in jobs:
+                    await self.throttle.acquire_slot()
+                    if self.stopping:
+                        self.throttle.release_slot()
+                        break
+                    self.stats.jobs += 1
+                    group.create_task(self._job(job), name=f"job-{job.id}")
+        return self.stats
+
+    # -- one job ----------------------------------------------------------------------------------
+
+    async def _job(self, job: Job) -> None:
+        slot_held = True
+        try:
+            while True:
+                request = await self._submit(job)
+                poll = await self._follow(job, request)
+                if poll is not None:
+                    break
+                self.stats.resubmits += 1  # the server forgot it: a new, paid submit
+            if poll.state == "FAILED":
+                await self._fail(job, "server", poll.error or "FAILED", request.request_id)
+                return
+            await self._writers.acquire()
+            self.throttle.release_slot()  # the server is done; downloads have their own cap
+            slot_held = False
+            try:
+                await self._store(job, request, poll)
+            finally:
+                self._writers.release()
+        except _JobOver:
+            pass
+        finally:
+            if slot_held:
+                self.throttle.release_slot()
+
+    async def _submit(self, job: Job) -> Submitted:
+        """POST until accepted (the request id is then durable)."""
+        attempt, started = 0, time.monotonic()
+        while True:
+            await self.throttle.before_submit()
+            if self.stopping:
+                await self.ledger.append("released", job=job.id, reason=self.stats.stop_reason)
+                raise _JobOver
+            await self.ledger.append("intent", job=job.id, attempt=attempt)
+            self.stats.calls["submit"] += 1
+            try:
+                request = await self.api.submit(job.model, dict(job.params))
+            except ApiError as exc:
+                await self.throttle.probe_result(False)
+                if exc.status >= 500:  # a gateway may have passed it on: maybe billed
+                    await self._unknown(job, str(exc))
+                decision, error, wait = (
+                    decide(exc.status, phase="submit"),
+                    str(exc),
+                    exc.retry_after,
+                )
+            except TransportError as exc:
+                await self.throttle.probe_result(False)
+                if exc.maybe_sent:
+                    await self._unknown(job, exc.message)
+                decision = decide(None, phase="submit", maybe_sent=exc.maybe_sent)
+                error, wait = exc.message, None
+            else:
+                await self.ledger.append(
+                    "submitted",
+                    job=job.id,
+                    request_id=request.request_id,
+                    status_url=request.status_url,
+                    response_url=request.response_url,
+                )
+                await self.throttle.probe_result(True)
+                return request
+            attempt += 1
+            await self._handle(job, decision, error, wait, attempt, started, fail_kind="invalid")
+
+    async def _follow(self, job: Job, request: Submitted) -> Poll | None:
+        """Poll until final; None when the server forgot the request (resubmit it)."""
+        submitted = time.monotonic()
+        await asyncio.sleep(self.schedule.first_delay())
+        polls = errors = 0
+        while True:
+            direct = self._result_answers_pending
+            url = request.response_url if direct else request.status_url
+            try:
+                poll = await self._poll(url)
+            except ApiError as exc:
+                young = time.monotonic() - submitted < self.config.retention
+                if direct and young and exc.status != 429 and exc.status < 500:
+                    # This server's result URL cannot answer for a pending job: poll the status
+                    # URL from now on, for every job (segmind-v2-api.md, queue flow step 3).
+                    self._result_answers_pending = False
+                    continue
+                decision = decide(exc.status, phase="poll")
+                if decision.action is Action.RESUBMIT:
+                    await self.ledger.append("expired", job=job.id, request_id=request.request_id)
+                    return None
+                errors += 1
+                await self._handle(
+                    job, decision, str(exc), exc.retry_after, errors, submitted, request
+                )
+                continue
+            except TransportError as exc:
+                errors += 1
+                decision = decide(None, phase="poll")
+                await self._handle(job, decision, exc.message, None, errors, submitted, request)
+                continue
+            polls += 1
+            if poll.state == "COMPLETED":
+                self.schedule.observe(time.monotonic() - submitted)
+                if poll.output is None:  # a status body: the image is at the result URL
+                    return await self._result(job, request)
+                return poll
+            if poll.state == "FAILED":
+                return poll
+            await asyncio.sleep(self.schedule.next_delay(polls))
+
+    async def _result(self, job: Job, request: Submitted) -> Poll:
+        """Fetch the final body of a job the status URL reported COMPLETED."""
+        attempt, started = 0, time.monotonic()
+        while True:
+            try:
+                poll = await self._poll(request.response_url, kind="result")
+            except (ApiError, TransportError) as exc:
+                attempt += 1
+                api = exc if isinstance(exc, ApiError) else None
+                decision = decide(api.status if api else None, phase="poll")
+                wait = api.retry_after if api else None
+                await self._handle(job, decision, str(exc), wait, attempt, started, request)
+                continue
+            if poll.state == "COMPLETED" and poll.output is None:
+                await self._fail(job, "server", "COMPLETED without an output", request.request_id)
+                raise _JobOver
+            return poll
+
+    async def _poll(self, url: str, kind: str = "poll") -> Poll:
+        await self.throttle.before_poll()
+        self.stats.calls[kind] += 1
+        return await self.api.poll(url)
+
+    async def _store(self, job: Job, request: Submitted, poll: Poll) -> None:
+        """Get the bytes, check they are the image asked for, write atomically, record."""
+        assert poll.output is not None
+        assert self._metadata is not None
+        expected = _expected_format(job)
+        attempt, started = 0, time.monotonic()
+        while True:
+            try:
+                if job.params.get("base64") is True:
+                    data = decode_base64(poll.output)
+                else:
+                    self.stats.calls["download"] += 1
+                    data = await self.api.download(poll.output)
+                info = await asyncio.to_thread(verify_image, data, expected)
+                break
+            except (ApiError, TransportError, InvalidImage, ValueError) as exc:
+                attempt += 1
+                status = exc.status if isinstance(exc, ApiError) else None
+                decision = decide(status, phase="media")
+                await self._handle(
+                    job, decision, str(exc), None, attempt, started, request, fail_kind="download"
+                )
+        path = output_path(self.config.out_dir, job, info.extension, self.config.filename)
+        await store_atomic(path, data)
+        relative = path.relative_to(self.config.out_dir).as_posix()
+        seed = job.seed if job.seed is not None else poll.seed
+        await self.ledger.append(
+            "completed",
+            job=job.id,
+            request_id=request.request_id,
+            file=relative,
+            sha256=info.sha256,
+            bytes=info.size,
+            format=info.format,
+            seed=seed,
+            metrics=dict(poll.metrics),
+        )
+        self.stats.completed += 1
+        await self._metadata.append(metadata_row(job, relative, request.request_id, poll))
+
+    # -- decisions ---------------------------------------------------------------------------------
+
+    async def _handle(
+        self,
+        job: Job,
+        decision: Decision,
+        error: str,
+        retry_after: float | None,
+        attempt: int,
+        started: float,
+        request: Submitted | None = None,
+        *,
+        fail_kind: str = "server",
+    ) -> None:
+        """Carry out `decision` about a failed call: return to try it again, or end the job."""
+        request_id = request.request_id if request else None
+        if decision.action is Action.RATE_LIMITED:
+            self.stats.rate_limited += 1
+            self.throttle.on_rate_limited(retry_after)
+            return
+        if decision.action is Action.RETRY:
+            delay = self.config.backoff.delay(attempt, time.monotonic() - started, self._rand)
+            if delay is not None:
+                self.stats.retries += 1
+                await asyncio.sleep(delay)
+                return
+            await self._fail(job, "gave_up", f"gave up after {attempt} tries: {error}", request_id)
+        elif decision.action in (Action.STOP_RUN, Action.STOP_SUBMITTING):
+            self.stop(decision.reason)
+            await self.ledger.append("released", job=job.id, reason=decision.reason)
+        else:
+            await self._fail(job, fail_kind, error, request_id)
+        raise _JobOver
+
+    async def _unknown(self, job: Job, error: str) -> None:
+        self.stats.possible_double_charges += 1
+        await self.ledger.append("unknown", job=job.id, error=error)
+
+    async def _fail(self, job: Job, kind: str, error: str, request_id: str | None) -> None:
+        self.stats.failed[kind] += 1
+        await self.ledger.append(
+            "failed", job=job.id, kind=kind, error=error, request_id=request_id
+        )
+
+
+def _expected_format(job: Job) -> str | None:
+    """The image format the job asked for (or the model's default), to check the answer."""
+    fmt = job.params.get("image_format")
+    schema = schema_for(job.model)
+    if fmt is None and schema is not None:
+        fmt = schema.with_defaults({}).get("image_format")
+    return fmt if fmt in ("png", "jpeg", "webp") else None
