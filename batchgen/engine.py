@@ -32,7 +32,9 @@ from batchgen.sinks import InvalidImage, MetadataWriter, store_atomic, verify_im
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, decode_base64
 
-__all__ = ["Api", "Engine", "EngineConfig", "RunStats"]
+__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig", "RunStats"]
+
+MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
 
 
 class Api(Protocol):
@@ -135,12 +137,7 @@ class Engine:
     async def _job(self, job: Job) -> None:
         slot_held = True
         try:
-            while True:
-                request = await self._submit(job)
-                poll = await self._follow(job, request)
-                if poll is not None:
-                    break
-                self.stats.resubmits += 1  # the server forgot it: a new, paid submit
+            request, poll = await self._until_final(job)
             if poll.state == "FAILED":
                 await self._fail(job, "server", poll.error or "FAILED", request.request_id)
                 return
@@ -156,6 +153,19 @@ class Engine:
         finally:
             if slot_held:
                 self.throttle.release_slot()
+
+    async def _until_final(self, job: Job) -> tuple[Submitted, Poll]:
+        """Submit and follow; resubmit (a bounded number of times) if the server forgets it."""
+        for expiries in range(MAX_EXPIRIES + 1):
+            request = await self._submit(job)
+            poll = await self._follow(job, request)
+            if poll is not None:
+                return request, poll
+            if expiries < MAX_EXPIRIES:
+                self.stats.resubmits += 1  # a new, paid submit
+        error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
+        await self._fail(job, "expired", error, request.request_id)
+        raise _JobOver
 
     async def _submit(self, job: Job) -> Submitted:
         """POST until accepted (the request id is then durable)."""

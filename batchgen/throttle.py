@@ -8,8 +8,9 @@ is sent, so backpressure reaches the producer instead of piling up requests.
   tokens would allow `rpm` at once plus `rpm` more within the same minute.
 * Probe: until the server has accepted one submit, only one submit is outstanding, so a wrong key,
   an unknown model or an empty account costs one request, not a burst.
-* 429: everyone waits until the server's reset time, and the rate drops (x0.75); after a quiet
-  period it climbs back (x1.1) towards the configured limit. Without a configured limit, the first
+* 429: everyone waits until the server's reset time, and the rate drops (x0.75, at most once per
+  window); after a window without 429s it climbs back (x1.1 per window) towards the configured
+  limit. Without a configured limit, the first
   429 sets one from the rate actually achieved.
 """
 
@@ -26,7 +27,7 @@ __all__ = ["Throttle"]
 SAFETY: Final = 1.02  # pace 2% under the limit: clock skew and network jitter eat margins
 DECREASE: Final = 0.75
 INCREASE: Final = 1.1
-QUIET: Final = 60.0  # seconds without a 429 before the rate rises again
+QUIET: Final = 1.0  # windows without a 429 before the rate rises again
 
 
 class Throttle:
@@ -51,6 +52,7 @@ class Throttle:
         self._probe_done = asyncio.Condition()
         self._pause_until = 0.0
         self._last_429 = -float("inf")
+        self._last_decrease = -float("inf")
         self._recent: deque[float] = deque()  # send times within the last window
         self.rate_limited = 0
 
@@ -123,7 +125,8 @@ class Throttle:
         if wait is None:  # the server gave no reset time: assume the window's pace
             wait = self.window / self.rate if self.rate else 1.0
         self._pause_until = max(self._pause_until, now + wait)
-        if now - self._last_429 > min(wait, 1.0):  # one decrease per burst of 429s
+        if now - self._last_decrease >= self.window:  # one decrease per window of 429s
+            self._last_decrease = now
             achieved = max(1.0, float(len(self._recent)))
             self.rate = max(1.0, (self.rate or achieved) * DECREASE)
             self._limiter = self._make_limiter()
@@ -131,13 +134,13 @@ class Throttle:
         return wait
 
     def _maybe_raise(self, now: float) -> None:
-        if self.rate is None or now - self._last_429 < QUIET:
+        if self.rate is None or now - self._last_429 < QUIET * self.window:
             return
         target = self.ceiling if self.ceiling is not None else None
         if target is not None and self.rate >= target:
             return
         self.rate = self.rate * INCREASE if target is None else min(target, self.rate * INCREASE)
-        self._last_429 = now - QUIET / 2  # next rise after half a quiet period more
+        self._last_429 = now  # the next rise after another quiet window
         self._limiter = self._make_limiter()
 
     def _make_limiter(self) -> AsyncLimiter | None:
