@@ -1,0 +1,68 @@
+"""`batchgen run` as the README shows it: a real process, the built-in emulator, real images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def batchgen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "batchgen", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_quickstart_with_emulator_writes_images_and_resumes(tmp_path: Path):
+    """The README's main command makes 8 images; the same command again skips them all."""
+    out = tmp_path / "out"
+    first = batchgen("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
+                     cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "8 completed, 0 failed" in first.stdout
+    images = sorted(out.glob("*.jpg"))
+    assert len(images) == 8
+    for path in images:
+        with Image.open(path) as image:
+            assert image.format == "JPEG"
+    rows = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(r["file_name"] for r in rows) == sorted(p.name for p in images)
+    again = batchgen("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
+                     cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0
+    assert "8 already done" in again.stdout
+    assert len(list(out.glob("*.jpg"))) == 8
+
+
+def test_invalid_manifest_exits_3_and_sends_nothing(tmp_path: Path):
+    """A broken manifest is reported with file:line and exit code 3."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("jobs:\n  - prompt: ok\n  - prompt: x\n    steps: 500\n")
+    result = batchgen("run", str(bad), "--emulator", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 3
+    assert "bad.yaml:4" in result.stderr
+    assert "steps" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_key_is_a_clear_error(tmp_path: Path):
+    """Without --emulator and without a key, the run refuses before sending anything."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("jobs:\n  - prompt: a fox\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "batchgen", "run", str(manifest), "--base-url", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "SEGMIND_API_KEY" in result.stderr
