@@ -1,7 +1,40 @@
-"""batchgen: resumable asyncio batch runner for submit-then-poll image APIs."""
+"""batchgen: resumable asyncio batch runner for submit-then-poll image APIs.
+
+The public surface: `run_manifest` (a whole manifest, with rate limit, ledger and resume),
+`Client` (one job at a time, shaped like the official SDK), `load_manifest`, and the errors.
+"""
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
-
 __version__ = "0.1.0"
+
+from batchgen.errors import (
+    ApiError,
+    BatchgenError,
+    InferenceFailed,
+    InferenceTimeout,
+    LedgerError,
+    ManifestError,
+    RunStopped,
+    TransportError,
+)
+from batchgen.manifest import load_manifest
+from batchgen.runner import RunResult, run_manifest
+from batchgen.sdk import AsyncJob, Client
+
+__all__ = [
+    "ApiError",
+    "AsyncJob",
+    "BatchgenError",
+    "Client",
+    "InferenceFailed",
+    "InferenceTimeout",
+    "LedgerError",
+    "ManifestError",
+    "RunResult",
+    "RunStopped",
+    "TransportError",
+    "__version__",
+    "load_manifest",
+    "run_manifest",
+]

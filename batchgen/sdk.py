@@ -1,0 +1,154 @@
+"""An async client shaped like the official SDK, for code that wants one job at a time.
+
+    async with batchgen.Client() as client:                  # key from SEGMIND_API_KEY
+        job = await client.submit("qwen-image", prompt="a fox")
+        result = await job.wait(timeout=600)                  # InferenceFailed / InferenceTimeout
+        image = await client.download(result["output"])
+
+Unlike the SDK's fixed 1 s polling, `wait` polls the status URL near the expected completion and
+backs off, and it retries 429/5xx/connection errors per `policy` instead of surfacing the first
+one (a submit whose answer was lost is not retried: one job, one charge). Batches
+belong to `run_manifest`, which adds the rate limit, the ledger and resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from batchgen.client import DEFAULT_API_ROOT, ApiClient
+from batchgen.errors import ApiError, InferenceFailed, InferenceTimeout, TransportError
+from batchgen.models import schema_for
+from batchgen.policy import Action, Backoff, PollSchedule, decide, seeded_rand
+from batchgen.wire import Poll, Submitted
+
+__all__ = ["AsyncJob", "Client"]
+
+
+@dataclass
+class AsyncJob:
+    """A submitted request: `request_id`, and `wait()` for its final body."""
+
+    request_id: str
+    status_url: str
+    response_url: str
+    model: str
+    _client: Client = field(repr=False)
+
+    async def status(self) -> Poll:
+        """One look at the job's status URL."""
+        return await self._client._poll(self.status_url)
+
+    async def wait(self, timeout: float = 600.0) -> dict[str, Any]:  # noqa: ASYNC109 - SDK's name
+        """Poll until COMPLETED (returns the body) or FAILED (raises InferenceFailed)."""
+        schedule = self._client._schedule(self.model)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay, polls = schedule.first_delay(), 0
+        while True:
+            await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
+            poll = await self.status()
+            polls += 1
+            if poll.state == "COMPLETED" and poll.output is None:
+                poll = await self._client._poll(self.response_url)
+            if poll.state == "COMPLETED":
+                return {
+                    "status": "COMPLETED",
+                    "request_id": self.request_id,
+                    "output": poll.output,
+                    "seed": poll.seed,
+                    "metrics": dict(poll.metrics),
+                }
+            if poll.state == "FAILED":
+                raise InferenceFailed(poll.error or "FAILED", request_id=self.request_id)
+            if loop.time() >= deadline:
+                raise InferenceTimeout(
+                    f"not finished after {timeout:g} s; it may still complete on the server",
+                    request_id=self.request_id,
+                )
+            delay = schedule.next_delay(polls)
+
+
+class Client:
+    """`async with Client(api_key=..., base_url=...)`: submit, wait, download."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str = DEFAULT_API_ROOT,
+        *,
+        backoff: Backoff | None = None,
+        typical_seconds: float | None = None,
+    ) -> None:
+        key = api_key or os.environ.get("SEGMIND_API_KEY")
+        if not key:
+            raise ValueError("no API key: pass api_key= or set SEGMIND_API_KEY")
+        self._api = ApiClient(key, base_url)
+        self._backoff = backoff or Backoff()
+        self._rand = seeded_rand(time.time_ns())
+        self._typical = typical_seconds
+
+    async def __aenter__(self) -> Client:
+        await self._api.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._api.__aexit__(exc_type, exc, tb)
+
+    async def submit(self, model: str, **params: Any) -> AsyncJob:
+        """POST the job (retrying only where no charge can have happened)."""
+        request: Submitted = await self._retrying(
+            lambda: self._api.submit(model, params), phase="submit"
+        )
+        return AsyncJob(request.request_id, request.status_url, request.response_url, model, self)
+
+    async def run(self, model: str, **params: Any) -> dict[str, Any]:
+        """submit + wait(600 s), like the SDK's `run`: every keyword goes to the model."""
+        return await (await self.submit(model, **params)).wait()
+
+    async def download(self, url: str) -> bytes:
+        """The image behind an `output` URL (fetched without credentials)."""
+        data: bytes = await self._retrying(lambda: self._api.download(url), phase="media")
+        return data
+
+    async def _poll(self, url: str) -> Poll:
+        poll: Poll = await self._retrying(lambda: self._api.poll(url), phase="poll")
+        return poll
+
+    def _schedule(self, model: str) -> PollSchedule:
+        schema = schema_for(model)
+        typical = self._typical or (schema.typical_seconds if schema else 30.0)
+        return PollSchedule(typical)
+
+    async def _retrying(self, call: Any, *, phase: str) -> Any:
+        attempt, started = 0, time.monotonic()
+        while True:
+            try:
+                return await call()
+            except ApiError as exc:
+                decision = decide(exc.status, phase=phase)
+                wait = exc.retry_after
+                error: Exception = exc
+            except TransportError as exc:
+                if phase == "submit" and exc.maybe_sent:
+                    raise  # one job, one charge: the caller decides whether to risk another
+                decision, wait, error = decide(None, phase=phase), None, exc
+            attempt += 1
+            if decision.action is Action.RATE_LIMITED:
+                delay = wait if wait is not None else self._backoff.delay(attempt, 0.0, self._rand)
+            elif decision.action is Action.RETRY:
+                delay = self._backoff.delay(attempt, time.monotonic() - started, self._rand)
+            else:
+                raise error
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
