@@ -18,10 +18,10 @@ import click
 from batchgen import __version__
 from batchgen.client import DEFAULT_API_ROOT
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
-from batchgen.errors import ManifestError, ManifestProblem
+from batchgen.errors import LedgerError, ManifestError, ManifestProblem
 from batchgen.manifest import load_manifest
 from batchgen.report import run_summary_lines, summary_lines
-from batchgen.runner import run_manifest
+from batchgen.runner import EXIT_STOPPED, run_manifest
 from batchgen.settings import SettingsError
 
 __all__ = ["EXIT_INVALID", "main", "run", "validate"]
@@ -246,6 +246,9 @@ def run(
     except (SettingsError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INVALID)
+    except LedgerError as exc:
+        click.echo(f"stopped: {exc} (nothing more was submitted)", err=True)
+        sys.exit(EXIT_STOPPED)
     for line in run_summary_lines(result):
         click.echo(line)
     sys.exit(result.exit_code)

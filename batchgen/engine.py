@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from batchgen.errors import ApiError, TransportError
+from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job, output_path
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
@@ -122,14 +122,18 @@ class Engine:
         """Run every job; returns when all started jobs have ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             self._metadata = metadata
-            async with asyncio.TaskGroup() as group:
-                for job in jobs:
-                    await self.throttle.acquire_slot()
-                    if self.stopping:
-                        self.throttle.release_slot()
-                        break
-                    self.stats.jobs += 1
-                    group.create_task(self._job(job), name=f"job-{job.id}")
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for job in jobs:
+                        await self.throttle.acquire_slot()
+                        if self.stopping:
+                            self.throttle.release_slot()
+                            break
+                        self.stats.jobs += 1
+                        group.create_task(self._job(job), name=f"job-{job.id}")
+            except* LedgerError as failed:
+                # Without a durable ledger nothing may be submitted: stop everything, say why.
+                raise failed.exceptions[0] from None
         return self.stats
 
     # -- one job ----------------------------------------------------------------------------------

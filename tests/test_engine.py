@@ -14,6 +14,7 @@ from PIL import Image
 from batchgen.client import ApiClient
 from batchgen.emulator import Emulator, parse_fault
 from batchgen.engine import Engine, EngineConfig, RunStats
+from batchgen.errors import LedgerError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.manifest import load_manifest
@@ -199,3 +200,23 @@ async def test_secret_never_written_and_media_carries_no_key(
             assert key.encode() not in path.read_bytes(), path
     assert key not in caplog.text
     assert emu.stats()["media_with_api_key"] == 0
+
+
+async def test_ledger_failure_stops_the_run_before_any_submit(emu: Emulator, tmp_path: Path):
+    """If the ledger cannot be written, nothing is submitted: the run stops with LedgerError."""
+    jobs = make_jobs(tmp_path, 5)
+    async with ApiClient(KEY, emu.base_url) as api, LedgerWriter(Path("/dev/full")) as ledger:
+        engine = Engine(api, ledger, EngineConfig(out_dir=tmp_path / "out", window=1.0))
+        with pytest.raises(LedgerError):
+            await engine.run(jobs)
+    assert emu.stats()["requests_total"] == 0
+
+
+async def test_polls_counted_against_a_strict_limit(start_emulator: StartEmulator, tmp_path: Path):
+    """With count_polls, submits and polls together stay within rpm in every window."""
+    emu = await start_emulator(rpm=40, rate_window=1.0, count_polls=True, latency=0.05)
+    stats, _ = await run_engine(
+        emu, make_jobs(tmp_path, 20), tmp_path / "out", rpm=40, count_polls=True
+    )
+    assert stats.completed == 20
+    assert emu.stats()["rate_limited"] == 0
