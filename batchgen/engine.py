@@ -209,7 +209,9 @@ class Engine:
                 await self.throttle.probe_result(True)
                 return request
             attempt += 1
-            await self._handle(job, decision, error, wait, attempt, started, fail_kind="invalid")
+            await self._handle(
+                job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
+            )
 
     async def _follow(self, job: Job, request: Submitted) -> Poll | None:
         """Poll until final; None when the server forgot the request (resubmit it)."""
@@ -295,8 +297,9 @@ class Engine:
                 status = exc.status if isinstance(exc, ApiError) else None
                 decision = decide(status, phase="media")
                 await self._handle(
-                    job, decision, str(exc), None, attempt, started, request, fail_kind="download"
-                )
+                    job, decision, str(exc), None, attempt, started, request,
+                    phase="media", fail_kind="download",
+                )  # fmt: skip
         path = output_path(self.config.out_dir, job, info.extension, self.config.filename)
         await store_atomic(path, data)
         relative = path.relative_to(self.config.out_dir).as_posix()
@@ -327,13 +330,17 @@ class Engine:
         started: float,
         request: Submitted | None = None,
         *,
+        phase: str = "poll",
         fail_kind: str = "server",
     ) -> None:
         """Carry out `decision` about a failed call: return to try it again, or end the job."""
         request_id = request.request_id if request else None
         if decision.action is Action.RATE_LIMITED:
             self.stats.rate_limited += 1
-            self.throttle.on_rate_limited(retry_after)
+            counted = phase == "submit" or (phase == "poll" and self.throttle.count_polls)
+            wait = self.throttle.on_rate_limited(retry_after, counted=counted)
+            if not counted:
+                await asyncio.sleep(wait)
             return
         if decision.action is Action.RETRY:
             delay = self.config.backoff.delay(attempt, time.monotonic() - started, self._rand)

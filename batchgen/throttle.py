@@ -8,10 +8,10 @@ is sent, so backpressure reaches the producer instead of piling up requests.
   tokens would allow `rpm` at once plus `rpm` more within the same minute.
 * Probe: until the server has accepted one submit, only one submit is outstanding, so a wrong key,
   an unknown model or an empty account costs one request, not a burst.
-* 429: everyone waits until the server's reset time, and the rate drops (x0.75, at most once per
-  window); after a window without 429s it climbs back (x1.1 per window) towards the configured
-  limit. Without a configured limit, the first
-  429 sets one from the rate actually achieved.
+* 429: every counted request waits until the server's reset time; when 429s are a quarter or more
+  of a window's requests the rate drops (x0.75, at most once per window), and after a quiet
+  window it climbs back (x1.1 per window) towards the configured limit. Without a configured
+  limit, the first such drop starts from the rate actually achieved.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ __all__ = ["Throttle"]
 SAFETY: Final = 1.02  # pace 2% under the limit: clock skew and network jitter eat margins
 DECREASE: Final = 0.75
 INCREASE: Final = 1.1
-QUIET: Final = 1.0  # windows without a 429 before the rate rises again
+QUIET: Final = 1.0  # windows without a rate change before the rate rises again
+CONGESTION: Final = 0.25  # share of 429s among a window's requests that means "over the limit"
 
 
 class Throttle:
@@ -51,8 +52,8 @@ class Throttle:
         self._probing = False
         self._probe_done = asyncio.Condition()
         self._pause_until = 0.0
-        self._last_429 = -float("inf")
-        self._last_decrease = -float("inf")
+        self._last_change = -float("inf")  # of the rate, down or up
+        self._refused: deque[float] = deque()  # 429 times within the last window
         self._recent: deque[float] = deque()  # send times within the last window
         self.rate_limited = 0
 
@@ -87,11 +88,9 @@ class Throttle:
         await self._take()
 
     async def before_poll(self) -> None:
-        """Polls take tokens only when the server counts them (`count_polls`)."""
+        """Polls take tokens (and honour 429 pauses) only when the server counts them."""
         if self.count_polls:
             await self._take()
-        else:
-            await self._wait_pause()
 
     async def _take(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,8 +103,7 @@ class Throttle:
                 break
         now = loop.time()
         self._recent.append(now)
-        while self._recent and self._recent[0] <= now - self.window:
-            self._recent.popleft()
+        _trim(self._recent, now - self.window)
         self._maybe_raise(now)
 
     async def _wait_pause(self) -> None:
@@ -114,36 +112,50 @@ class Throttle:
         while (delay := self._pause_until - loop.time()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)
 
-    def on_rate_limited(self, wait: float | None) -> float:
-        """A 429 arrived: pause everyone for `wait` (or a fallback) and lower the rate.
+    def on_rate_limited(self, wait: float | None, *, counted: bool = True) -> float:
+        """A 429 arrived; returns how long the refused request should wait.
 
-        Returns the pause actually applied.
+        For a request that counts against the shared limit (`counted`), every counted request
+        pauses until the server's reset time, and the rate drops when 429s are a sizeable share
+        of what was sent in the last window: that is a limit we are hitting, while a stray 429
+        (a flaky gateway) only costs its own wait. A request that does not count (a poll, when
+        polls are free) just waits itself.
         """
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
         self.rate_limited += 1
-        if wait is None:  # the server gave no reset time: assume the window's pace
+        if wait is None:  # no reset time from the server: one pacing interval, or a second
             wait = self.window / self.rate if self.rate else 1.0
+        if not counted:
+            return wait
         self._pause_until = max(self._pause_until, now + wait)
-        if now - self._last_decrease >= self.window:  # one decrease per window of 429s
-            self._last_decrease = now
+        self._refused.append(now)
+        _trim(self._refused, now - self.window)
+        _trim(self._recent, now - self.window)
+        share = len(self._refused) / max(1, len(self._recent))
+        if share >= CONGESTION and now - self._last_change >= self.window:
             achieved = max(1.0, float(len(self._recent)))
             self.rate = max(1.0, (self.rate or achieved) * DECREASE)
             self._limiter = self._make_limiter()
-        self._last_429 = now
+            self._last_change = now
         return wait
 
     def _maybe_raise(self, now: float) -> None:
-        if self.rate is None or now - self._last_429 < QUIET * self.window:
+        """After a quiet window, climb back towards the configured limit (or without bound)."""
+        if self.rate is None or now - self._last_change < QUIET * self.window:
             return
-        target = self.ceiling if self.ceiling is not None else None
-        if target is not None and self.rate >= target:
+        if self.ceiling is not None and self.rate >= self.ceiling:
             return
-        self.rate = self.rate * INCREASE if target is None else min(target, self.rate * INCREASE)
-        self._last_429 = now  # the next rise after another quiet window
+        raised = self.rate * INCREASE
+        self.rate = raised if self.ceiling is None else min(self.ceiling, raised)
+        self._last_change = now
         self._limiter = self._make_limiter()
 
     def _make_limiter(self) -> AsyncLimiter | None:
         if self.rate is None:
             return None
         return AsyncLimiter(1, self.window / self.rate * SAFETY)
+
+
+def _trim(times: deque[float], horizon: float) -> None:
+    while times and times[0] <= horizon:
+        times.popleft()
