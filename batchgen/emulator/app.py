@@ -25,7 +25,7 @@ from batchgen.emulator.store import Clock, JobRecord, JobStore
 from batchgen.models import schema_for
 from batchgen.wire import API_KEY_HEADER, V1_HEADERS
 
-__all__ = ["STATE", "EmulatorState", "create_app"]
+__all__ = ["create_app"]
 
 
 def create_app(config: EmulatorConfig, clock: Clock | None = None) -> web.Application:

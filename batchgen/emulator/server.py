@@ -14,8 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from batchgen.emulator.app import STATE, EmulatorState, create_app
+from batchgen.emulator.app import create_app
 from batchgen.emulator.config import EmulatorConfig
+from batchgen.emulator.state import STATE, EmulatorState
 
 __all__ = ["Emulator", "serve"]
 
