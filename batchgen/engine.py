@@ -15,9 +15,10 @@ stops submitting; jobs already paid for are still followed and written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,7 +105,7 @@ class Engine:
         self.schedule = PollSchedule(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)
         self._rand = seeded_rand(config.seed)
-        self._stopping = False
+        self._stopped = asyncio.Event()
         self._result_answers_pending = True  # until the result URL proves otherwise
         self._metadata: MetadataWriter | None = None
 
@@ -112,11 +113,11 @@ class Engine:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
         if self.stats.stop_reason is None:
             self.stats.stop_reason = reason
-        self._stopping = True
+        self._stopped.set()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._stopped.is_set()
 
     async def run(self, jobs: Iterable[Job]) -> RunStats:
         """Run every job; returns when all started jobs have ended."""
@@ -158,6 +159,17 @@ class Engine:
             if slot_held:
                 self.throttle.release_slot()
 
+    async def _until_stopped(self, waiting: Coroutine[Any, Any, None]) -> None:
+        """Await `waiting` (a rate-limit token can be minutes away), but give up on a stop."""
+        task = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self._stopped.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (task, stop):
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
     async def _until_final(self, job: Job) -> tuple[Submitted, Poll]:
         """Submit and follow; resubmit (a bounded number of times) if the server forgets it."""
         for expiries in range(MAX_EXPIRIES + 1):
@@ -175,7 +187,7 @@ class Engine:
         """POST until accepted (the request id is then durable)."""
         attempt, started = 0, time.monotonic()
         while True:
-            await self.throttle.before_submit()
+            await self._until_stopped(self.throttle.before_submit())
             if self.stopping:
                 await self.ledger.append("released", job=job.id, reason=self.stats.stop_reason)
                 raise _JobOver

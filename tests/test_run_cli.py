@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -66,3 +68,29 @@ def test_missing_key_is_a_clear_error(tmp_path: Path):
     )  # fmt: skip
     assert result.returncode == 3
     assert "SEGMIND_API_KEY" in result.stderr
+
+
+def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(tmp_path: Path):
+    """Ctrl-C: no new submits, jobs in flight are written, exit 130; the ledger replays."""
+    manifest = tmp_path / "many.jsonl"
+    manifest.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(200)))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", str(out),
+         "--rpm", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    ledger = out / "ledger.jsonl"
+    for _ in range(600):  # wait (up to 30 s) until a job has completed
+        if ledger.exists() and '"event":"completed"' in ledger.read_text():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "stopped: interrupted" in stdout
+    records = [json.loads(x) for x in ledger.read_text().splitlines()]
+    submitted = {r["job"] for r in records if r["event"] == "submitted"}
+    completed = {r["job"] for r in records if r["event"] == "completed"}
+    assert submitted == completed  # every paid job was finished and written
+    assert 0 < len(completed) < 200
