@@ -72,6 +72,7 @@ class RunStats:
     retries: int = 0
     rate_limited: int = 0
     resubmits: int = 0  # the server forgot a request (expired): paid again
+    released: int = 0  # left unfinished because the run stopped (a rerun picks them up)
     possible_double_charges: int = 0  # a submit that may have been billed without an answer
     stop_reason: str | None = None
 
@@ -189,7 +190,7 @@ class Engine:
         while True:
             await self._until_stopped(self.throttle.before_submit())
             if self.stopping:
-                await self.ledger.append("released", job=job.id, reason=self.stats.stop_reason)
+                await self._release(job, self.stats.stop_reason)
                 raise _JobOver
             await self.ledger.append("intent", job=job.id, attempt=attempt)
             self.stats.calls["submit"] += 1
@@ -363,10 +364,15 @@ class Engine:
             await self._fail(job, "gave_up", f"gave up after {attempt} tries: {error}", request_id)
         elif decision.action in (Action.STOP_RUN, Action.STOP_SUBMITTING):
             self.stop(decision.reason)
-            await self.ledger.append("released", job=job.id, reason=decision.reason)
+            await self._release(job, decision.reason)
         else:
             await self._fail(job, fail_kind, error, request_id)
         raise _JobOver
+
+    async def _release(self, job: Job, reason: str | None) -> None:
+        """The run is stopping and this job will not be finished now; a rerun picks it up."""
+        self.stats.released += 1
+        await self.ledger.append("released", job=job.id, reason=reason)
 
     async def _unknown(self, job: Job, error: str) -> None:
         self.stats.possible_double_charges += 1

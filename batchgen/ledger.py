@@ -14,7 +14,8 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
     unknown    {job, error}                               submit sent, answer lost: maybe billed
     expired    {job, request_id}                          the server forgot it: resubmitting
     completed  {job, request_id, file, sha256, bytes, format, seed, metrics}
-    failed     {job, kind, error, request_id?, status?}   kind: server|invalid|gave_up|download
+    failed     {job, kind, error, request_id?}   kind: server|invalid|gave_up|download|expired
+    released   {job, reason}                              the run stopped before this job ended
 """
 
 from __future__ import annotations

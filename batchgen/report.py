@@ -53,6 +53,7 @@ def run_summary_lines(result: RunResult) -> list[str]:
     lines = [
         f"{st.jobs:,} job(s) run: {st.completed:,} completed, {failed:,} failed"
         + (f" ({kinds})" if kinds else "")
+        + (f", {st.released:,} left for a rerun" if st.released else "")
         + (f"; {result.skipped:,} already done" if result.skipped else ""),
         f"API calls per job: {st.api_calls_per_job:.2f} "
         f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
