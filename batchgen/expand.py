@@ -156,6 +156,8 @@ class Expander:
         self.file = file
         self.log = log
         self.count = 0
+        # False: only check, identify and count jobs, build none (scan() past its sample).
+        self.build_jobs = True
         self._files: list[str] = []
         self._ids = DigestMap()  # explicit id -> where first seen
         self._contents = DigestMap()  # identity payload -> occurrences so far
@@ -280,7 +282,7 @@ class Expander:
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
             job_id = self._identify(model, params, explicit, r, entry.file, entry.line, id_line)
-            if job_id is not None:
+            if job_id is not None and self.build_jobs:
                 yield self._build(
                     job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
                 )
@@ -350,7 +352,7 @@ class Expander:
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
             job_id = self._identify(model, params, explicit, r, file, line, line)
-            if job_id is not None:
+            if job_id is not None and self.build_jobs:
                 yield self._build(job_id, model, schema, params, annotations, {}, r, file, line)
 
     @staticmethod

@@ -95,9 +95,12 @@ class Manifest:
             log.add(p)
         expander = self._expander(log)
         kept: list[Job] = []
+        # Past the sample, jobs are still checked, identified and counted but not built.
+        expander.build_jobs = sample > 0
         for job in expander.expand(self._entries(log)):
-            if len(kept) < sample:
-                kept.append(job)
+            kept.append(job)
+            if len(kept) >= sample:
+                expander.build_jobs = False
         self._check_not_empty(expander, log)
         return Scan(expander.count, tuple(kept), tuple(log.kept), log.total)
 
