@@ -132,6 +132,10 @@ class _TooManyJobsError(Exception):
     pass
 
 
+# A valid plain JSONL row: (model, schema, params, annotations, explicit id or _ABSENT, repeat).
+_CheckedRow = tuple[str, ModelSchema | None, dict[str, Any], dict[str, Any], Any, int]
+
+
 class Expander:
     """Turns entries into Jobs; one instance per pass over a manifest (it tracks duplicates)."""
 
@@ -166,13 +170,27 @@ class Expander:
 
     def expand(self, entries: Iterable[Entry | RawRow]) -> Iterator[Job]:
         """Every job of `entries`, in order: entry, then sweep combination, then repeat."""
-        # Without defaults or sweep a JSONL row is its own job: `_row_jobs` checks it directly.
+        # Without defaults or sweep a JSONL row is its own job: `_check_row` checks it directly.
         plain = not self.defaults and not self.sweep.axes
         try:
             for entry in entries:
                 if type(entry) is tuple:
                     if plain:
-                        yield from self._row_jobs(*entry)
+                        # Inline rather than a generator per row: this loop runs a million times.
+                        file, line, obj = entry
+                        checked = self._check_row(file, line, obj)
+                        if checked is None:
+                            continue
+                        model, schema, params, annotations, explicit, repeat = checked
+                        for r in range(repeat):
+                            self.count += 1
+                            if self.count > self.max_jobs:
+                                raise _TooManyJobsError
+                            job_id = self._identify(model, params, explicit, r, file, line, line)
+                            if job_id is not None and self.build_jobs:
+                                yield self._build(
+                                    job_id, model, schema, params, annotations, {}, r, file, line
+                                )
                         continue
                     file, line, obj = entry
                     row = entry_from(
@@ -287,12 +305,13 @@ class Expander:
                     job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
                 )
 
-    def _row_jobs(self, file: str, line: int, obj: dict[str, Any]) -> Iterator[Job]:
-        """`entry_from` + `_jobs` for a JSONL row when there are no defaults and no sweep.
+    def _check_row(self, file: str, line: int, obj: dict[str, Any]) -> _CheckedRow | None:
+        """What `entry_from` + `_jobs` check for a JSONL row when there are no defaults or sweep.
 
         Such a row is literal and alone: no templates, combinations or shared values, so every
         problem is the row's own, located at its line and labelled like `entry_from` labels it.
-        The problems, their order, the count and the jobs are exactly those of the general path.
+        The problems, their order and the count are exactly those of the general path; None when
+        the row has problems (logged), else what `expand` needs to identify and build its jobs.
         """
         params: dict[str, Any] = {}
         annotations: dict[str, Any] = {}
@@ -321,7 +340,7 @@ class Expander:
             if problems:  # entry_from rejects the row: logged, not counted
                 for p in problems:
                     self.log.add(p)
-                return
+                return None
             model = row_model or model
             repeat = row_repeat or repeat
             explicit = obj.get("id", _ABSENT)
@@ -346,14 +365,8 @@ class Expander:
             for p in problems:
                 self.log.add(p)
             self.count += repeat  # still counts towards the total
-            return
-        for r in range(repeat):
-            self.count += 1
-            if self.count > self.max_jobs:
-                raise _TooManyJobsError
-            job_id = self._identify(model, params, explicit, r, file, line, line)
-            if job_id is not None and self.build_jobs:
-                yield self._build(job_id, model, schema, params, annotations, {}, r, file, line)
+            return None
+        return model, schema, params, annotations, explicit, repeat
 
     @staticmethod
     def _row_problem(
