@@ -32,7 +32,15 @@ from batchgen.models import ModelSchema, schema_for
 from batchgen.sweep import Sweep
 from batchgen.templates import TemplateError, placeholders, render
 
-__all__ = ["ENTRY_KEYS", "MAX_REPEAT", "Entry", "Expander", "entry_from", "model_problem"]
+__all__ = [
+    "ENTRY_KEYS",
+    "MAX_REPEAT",
+    "Entry",
+    "Expander",
+    "RawRow",
+    "entry_from",
+    "model_problem",
+]
 
 ENTRY_KEYS: Final = frozenset({"id", "model", "repeat"})  # per-job keys that are not API params
 MAX_REPEAT: Final = 100_000
@@ -53,6 +61,16 @@ class Entry:
     id: Any = _ABSENT
     model: str | None = None
     repeat: int | None = None
+
+
+# A JSONL row as read: (file, line, parsed object). Rows reach the Expander in this raw form so
+# that a plain million-row file (no defaults, no sweep) needs no per-row `Entry` object.
+RawRow = tuple[str, int, dict[str, Any]]
+
+
+def row_label(line: int, obj: Mapping[str, Any]) -> str:
+    """How problems name a JSONL row: its id when it has one, else its line."""
+    return repr(obj["id"]) if "id" in obj else f"row {line}"
 
 
 def model_problem(value: Any) -> str | None:
@@ -114,6 +132,10 @@ class _TooManyJobsError(Exception):
     pass
 
 
+# A valid plain JSONL row: (model, schema, params, annotations, explicit id or _ABSENT, repeat).
+_CheckedRow = tuple[str, ModelSchema | None, dict[str, Any], dict[str, Any], Any, int]
+
+
 class Expander:
     """Turns entries into Jobs; one instance per pass over a manifest (it tracks duplicates)."""
 
@@ -138,16 +160,52 @@ class Expander:
         self.file = file
         self.log = log
         self.count = 0
+        # False: only check, identify and count jobs, build none (scan() past its sample).
+        self.build_jobs = True
         self._files: list[str] = []
         self._ids = DigestMap()  # explicit id -> where first seen
         self._contents = DigestMap()  # identity payload -> occurrences so far
         small = sweep.size <= 10_000
         self._grid = list(sweep.combinations()) if small else None
 
-    def expand(self, entries: Iterable[Entry]) -> Iterator[Job]:
+    def expand(self, entries: Iterable[Entry | RawRow]) -> Iterator[Job]:
         """Every job of `entries`, in order: entry, then sweep combination, then repeat."""
+        # Without defaults or sweep a JSONL row is its own job: `_check_row` checks it directly.
+        plain = not self.defaults and not self.sweep.axes
         try:
             for entry in entries:
+                if type(entry) is tuple:
+                    if plain:
+                        # Inline rather than a generator per row: this loop runs a million times.
+                        file, line, obj = entry
+                        checked = self._check_row(file, line, obj)
+                        if checked is None:
+                            continue
+                        model, schema, params, annotations, explicit, repeat = checked
+                        for r in range(repeat):
+                            self.count += 1
+                            if self.count > self.max_jobs:
+                                raise _TooManyJobsError
+                            job_id = self._identify(model, params, explicit, r, file, line, line)
+                            if job_id is not None and self.build_jobs:
+                                yield self._build(
+                                    job_id, model, schema, params, annotations, {}, r, file, line
+                                )
+                        continue
+                    file, line, obj = entry
+                    row = entry_from(
+                        obj,
+                        file=file,
+                        line=line,
+                        label=row_label(line, obj),
+                        key_lines=None,
+                        literal=True,
+                        log=self.log,
+                    )
+                    if row is None:
+                        continue
+                    entry = row
+                assert isinstance(entry, Entry)
                 for combo, combo_lines in self._combinations():
                     yield from self._jobs(entry, combo, combo_lines)
         except _TooManyJobsError:
@@ -236,13 +294,85 @@ class Expander:
             self.count += entry.repeat or self.repeat  # still counts towards the total
             return
 
+        id_line = entry.key_lines.get("id", entry.line)
         for r in range(entry.repeat or self.repeat):
             self.count += 1
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
-            job = self._job(entry, model, schema, params, annotations, variables, explicit, r)
-            if job is not None:
-                yield job
+            job_id = self._identify(model, params, explicit, r, entry.file, entry.line, id_line)
+            if job_id is not None and self.build_jobs:
+                yield self._build(
+                    job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
+                )
+
+    def _check_row(self, file: str, line: int, obj: dict[str, Any]) -> _CheckedRow | None:
+        """What `entry_from` + `_jobs` check for a JSONL row when there are no defaults or sweep.
+
+        Such a row is literal and alone: no templates, combinations or shared values, so every
+        problem is the row's own, located at its line and labelled like `entry_from` labels it.
+        The problems, their order and the count are exactly those of the general path; None when
+        the row has problems (logged), else what `expand` needs to identify and build its jobs.
+        """
+        params: dict[str, Any] = {}
+        annotations: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key[:1] == "_":
+                annotations[key] = value
+            elif key not in ENTRY_KEYS:
+                params[key] = value
+        model = self.model
+        repeat = self.repeat
+        explicit: Any = _ABSENT
+        problems: list[ManifestProblem] = []
+        if len(params) + len(annotations) != len(obj):  # it has an id, model or repeat key
+            row_model = obj.get("model")
+            reason = None if row_model is None else model_problem(row_model)
+            if reason:
+                problems.append(self._row_problem(file, line, obj, "model", row_model, reason))
+            row_repeat = obj.get("repeat")
+            if row_repeat is not None and not (
+                isinstance(row_repeat, int)
+                and not isinstance(row_repeat, bool)
+                and 1 <= row_repeat <= MAX_REPEAT
+            ):
+                message = f"must be an integer from 1 to {MAX_REPEAT}"
+                problems.append(self._row_problem(file, line, obj, "repeat", row_repeat, message))
+            if problems:  # entry_from rejects the row: logged, not counted
+                for p in problems:
+                    self.log.add(p)
+                return None
+            model = row_model or model
+            repeat = row_repeat or repeat
+            explicit = obj.get("id", _ABSENT)
+            if explicit is not _ABSENT:
+                if isinstance(explicit, int) and not isinstance(explicit, bool):
+                    explicit = str(explicit)
+                reason = explicit_id_problem(explicit)
+                if reason:
+                    problems.append(self._row_problem(file, line, obj, "id", explicit, reason))
+        schema = schema_for(model)
+        if schema is None:
+            try:
+                canonical_json({k: v for k, v in obj.items() if k not in ENTRY_KEYS})
+            except (TypeError, ValueError) as exc:
+                message = f"values must be plain JSON data ({exc})"
+                problems.append(self._row_problem(file, line, obj, None, NO_VALUE, message))
+        else:
+            for bad in schema.validate(params):
+                value = bad.value if bad.field in params else NO_VALUE
+                problems.append(self._row_problem(file, line, obj, bad.field, value, bad.message))
+        if problems:
+            for p in problems:
+                self.log.add(p)
+            self.count += repeat  # still counts towards the total
+            return None
+        return model, schema, params, annotations, explicit, repeat
+
+    @staticmethod
+    def _row_problem(
+        file: str, line: int, obj: dict[str, Any], key: str | None, value: Any, message: str
+    ) -> ManifestProblem:
+        return ManifestProblem(file, line, row_label(line, obj), key, value, message)
 
     def _render(
         self, entry: Entry, merged: dict[str, Any], problem: Any
@@ -288,24 +418,35 @@ class Expander:
             value = p.value if p.field in params else NO_VALUE
             problem(p.field, value, p.message, shared=shared)
 
-    def _job(
+    def _identify(
         self,
-        entry: Entry,
+        model: str,
+        params: dict[str, Any],
+        explicit: Any,
+        r: int,
+        file: str,
+        line: int,
+        id_line: int,
+    ) -> str | None:
+        """The id of copy `r`, or None (after logging why) when its explicit id is taken."""
+        if explicit is _ABSENT:
+            payload = identity_payload(model, params, r)
+            return generated_id(payload, self._contents.increment(digest64(payload)))
+        job_id = repeat_id(explicit, r)
+        return job_id if self._first_use(job_id, file, line, id_line) else None
+
+    @staticmethod
+    def _build(
+        job_id: str,
         model: str,
         schema: ModelSchema | None,
         params: dict[str, Any],
         annotations: dict[str, Any],
         variables: dict[str, Any],
-        explicit: Any,
         r: int,
-    ) -> Job | None:
-        if explicit is _ABSENT:
-            payload = identity_payload(model, params, r)
-            job_id = generated_id(payload, self._contents.increment(digest64(payload)))
-        else:
-            job_id = repeat_id(explicit, r)
-            if not self._first_use(job_id, entry):
-                return None
+        file: str,
+        line: int,
+    ) -> Job:
         sent = params
         wants_seed = "seed" in params if schema is None else "seed" in schema.params
         resolved = wants_seed and params.get("seed", -1) == -1
@@ -318,25 +459,25 @@ class Expander:
             annotations=annotations,
             variables=variables,
             repeat_index=r,
-            source=SourceRef(entry.file, entry.line),
+            source=SourceRef(file, line),
             seed_resolved=resolved,
         )
 
-    def _first_use(self, job_id: str, entry: Entry) -> bool:
-        if entry.file not in self._files:
-            self._files.append(entry.file)
-        here = entry.line * 4 + self._files.index(entry.file)
+    def _first_use(self, job_id: str, file: str, line: int, id_line: int) -> bool:
+        if file not in self._files:
+            self._files.append(file)
+        here = line * 4 + self._files.index(file)
         before = self._ids.setdefault(digest64(job_id.encode()), here)
         if before is None:
             return True
-        file, line = self._files[before % 4], before // 4
-        at = f"line {line}" if file == entry.file else f"{file}:{line}"
-        if (file, line) == (entry.file, entry.line):
+        first_file, first_line = self._files[before % 4], before // 4
+        at = f"line {first_line}" if first_file == file else f"{first_file}:{first_line}"
+        if (first_file, first_line) == (file, line):
             at += " (a job expanded by sweep needs its variables in the id, e.g. 'cat-{seed}')"
         self.log.add(
             ManifestProblem(
-                entry.file,
-                entry.key_lines.get("id", entry.line),
+                file,
+                id_line,
                 job_id,
                 "id",
                 job_id,

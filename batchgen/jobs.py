@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 import re
 import string
@@ -128,12 +129,59 @@ def canonical_json(value: Any) -> str:
 _ENCODER: Final = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+_string: Final = json.encoder.encode_basestring  # how _ENCODER writes a str (ensure_ascii=False)
 
 
 def identity_payload(model: str, params: Mapping[str, Any], repeat_index: int) -> bytes:
     """The bytes a generated id hashes: model, params (seed -1 dropped) and repeat index."""
-    unresolved = {k: v for k, v in params.items() if not (k == "seed" and v == -1)}
-    return canonical_json({"m": model, "p": unresolved, "r": repeat_index}).encode()
+    # Equal to canonical_json({"m": model, "p": params without seed -1, "r": repeat_index}),
+    # built without the generic path's copies when params are flat (the common case).
+    unresolved: dict[str, Any] = {}
+    flat = type(model) is str and type(repeat_index) is int
+    for k, v in params.items():
+        if k == "seed" and v == -1:
+            continue
+        kind = type(v)
+        if kind is float:
+            if v.is_integer():  # False for nan and inf, as in _canonical_value
+                v = int(v)
+            elif not math.isfinite(v):
+                flat = False  # let the encoder raise its error
+        elif not (kind is str or kind is int or kind is bool or v is None):
+            v = _canonical_value(v)
+            flat = False
+        if type(k) is not str:
+            flat = False
+        unresolved[k] = v
+    if not flat:
+        return canonical_json({"m": model, "p": unresolved, "r": repeat_index}).encode()
+    return (
+        '{"m":'
+        + _string(model)
+        + ',"p":'
+        + _flat_object(unresolved)
+        + ',"r":'
+        + repr(repeat_index)
+        + "}"
+    ).encode()
+
+
+def _flat_object(obj: dict[str, Any]) -> str:
+    """`_ENCODER.encode(obj)` for str keys and str/int/finite float/bool/None values."""
+    parts = []
+    for key in sorted(obj):
+        value = obj[key]
+        kind = type(value)
+        if kind is str:
+            text = _string(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif value is None:
+            text = "null"
+        else:  # int or finite float: json writes int.__repr__ / float.__repr__
+            text = repr(value)
+        parts.append(_string(key) + ":" + text)
+    return "{" + ",".join(parts) + "}"
 
 
 def generated_id(payload: bytes, occurrence: int = 0) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from batchgen.errors import NO_VALUE, ManifestError, ManifestProblem, ProblemLog
-from batchgen.expand import ENTRY_KEYS, Entry, Expander, entry_from, model_problem
+from batchgen.expand import ENTRY_KEYS, Entry, Expander, RawRow, entry_from, model_problem
 from batchgen.jobs import Job
 from batchgen.models import ModelSchema, did_you_mean, schema_for
 from batchgen.settings import SETTING_NAMES, RunSettings, merge_settings, setting_problem
@@ -95,9 +95,12 @@ class Manifest:
             log.add(p)
         expander = self._expander(log)
         kept: list[Job] = []
+        # Past the sample, jobs are still checked, identified and counted but not built.
+        expander.build_jobs = sample > 0
         for job in expander.expand(self._entries(log)):
-            if len(kept) < sample:
-                kept.append(job)
+            kept.append(job)
+            if len(kept) >= sample:
+                expander.build_jobs = False
         self._check_not_empty(expander, log)
         return Scan(expander.count, tuple(kept), tuple(log.kept), log.total)
 
@@ -113,12 +116,12 @@ class Manifest:
             log=log,
         )
 
-    def _entries(self, log: ProblemLog) -> Iterator[Entry]:
+    def _entries(self, log: ProblemLog) -> Iterator[Entry | RawRow]:
         yield from self.entries
         if self.format == "jsonl":
-            yield from _jsonl_entries(self.path, str(self.path), log)
+            yield from _jsonl_rows(self.path, str(self.path), log)
         elif self.jobs_file is not None:
-            yield from _jsonl_entries(self.jobs_file, str(self.jobs_file), log)
+            yield from _jsonl_rows(self.jobs_file, str(self.jobs_file), log)
         elif self.implicit_job:
             yield Entry(params={}, file=str(self.path), line=1, label="defaults")
 
@@ -131,14 +134,10 @@ def _plain(file: str, line: int | None, message: str) -> ManifestProblem:
     return ManifestProblem(file, line, None, None, NO_VALUE, message)
 
 
-def _jsonl_entries(path: Path, file: str, log: ProblemLog) -> Iterator[Entry]:
+def _jsonl_rows(path: Path, file: str, log: ProblemLog) -> Iterator[RawRow]:
+    # Rows stay raw: the Expander checks them (via `entry_from` when defaults or a sweep apply).
     for line, obj in iter_jsonl(path, file, log):
-        label = repr(obj["id"]) if "id" in obj else f"row {line}"
-        entry = entry_from(
-            obj, file=file, line=line, label=label, key_lines=None, literal=True, log=log
-        )
-        if entry is not None:
-            yield entry
+        yield file, line, obj
 
 
 def load_manifest(

@@ -66,19 +66,31 @@ def _reject_constant(name: str) -> Any:
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"key {key!r} is given twice")
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # a key is repeated: name the first repeat
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"key {key!r} is given twice")
+            seen.add(key)
     return obj
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
+_LINE_ENDS = ("\n", "\r\n")
 
 
 def _parse_object(text: str) -> dict[str, Any] | str:
     """The JSON object on one line, or why it is not one."""
+    # Fast path for the usual line, `{...}` then at most a line break: exactly what decode()
+    # returns for it, without its two whitespace scans. Anything else takes decode() below.
+    try:
+        obj, end = _DECODER.raw_decode(text)
+    except ValueError:
+        pass
+    else:
+        if isinstance(obj, dict) and (end == len(text) or text[end:] in _LINE_ENDS):
+            return obj
     try:
         obj = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
