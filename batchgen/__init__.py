@@ -15,7 +15,6 @@ from batchgen.errors import (
     InferenceTimeout,
     LedgerError,
     ManifestError,
-    RunStopped,
     TransportError,
 )
 from batchgen.manifest import load_manifest
@@ -32,7 +31,6 @@ __all__ = [
     "LedgerError",
     "ManifestError",
     "RunResult",
-    "RunStopped",
     "TransportError",
     "__version__",
     "load_manifest",

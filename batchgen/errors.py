@@ -7,13 +7,13 @@ BatchgenError                 base: anything batchgen raises on purpose
 ├── TransportError            no usable answer: refused, reset, timed out, cut short (.maybe_sent)
 ├── InferenceFailed           the server ran the job and reported FAILED (.error)
 ├── InferenceTimeout          a job did not finish within the caller's deadline
-├── RunStopped                nothing more can succeed: bad key, no credits, model gone (.reason)
 └── LedgerError               the ledger cannot be written or read back safely
 ```
 
 What to *do* about an `ApiError` or `TransportError` is not decided here but in `policy.py`, from
-the spec's table. Every error carries the job id and request id it concerns when there is one,
-and never the API key.
+the spec's table; a stopped run is not an exception but `RunResult.stop_reason` (exit code 2),
+because the jobs already paid for still finish. Every error carries the job id and request id it
+concerns when there is one, and never the API key.
 
 Manifest problems are collected, not raised one by one: a user with a 50,000-line dataset wants
 every broken line in one report, not a fix-rerun loop. `ProblemLog` caps what it keeps so that a
@@ -36,7 +36,6 @@ __all__ = [
     "ManifestError",
     "ManifestProblem",
     "ProblemLog",
-    "RunStopped",
     "TransportError",
 ]
 
@@ -128,15 +127,6 @@ class InferenceFailed(_JobError):
 
 class InferenceTimeout(_JobError):
     """A job was still pending at the caller's deadline; it may still finish on the server."""
-
-
-class RunStopped(BatchgenError):
-    """The run cannot go on (bad key, no credits, model gone); `reason` says what to do."""
-
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
-        self.reason = reason
-        self.status = status
-        super().__init__(reason)
 
 
 class LedgerError(BatchgenError):
