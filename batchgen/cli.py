@@ -21,7 +21,7 @@ from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.errors import LedgerError, ManifestError, ManifestProblem
 from batchgen.manifest import load_manifest
 from batchgen.report import run_summary_lines, summary_lines
-from batchgen.runner import EXIT_STOPPED, run_manifest
+from batchgen.runner import DEFAULT_GRACE, EXIT_STOPPED, run_manifest
 from batchgen.settings import SettingsError
 
 __all__ = ["EXIT_INVALID", "main", "run", "validate"]
@@ -208,6 +208,14 @@ def _report_invalid(
     help="File holding the API key (default: $SEGMIND_API_KEY).",
 )
 @click.option("--emulator", is_flag=True, help="Run against the built-in emulator (no key needed).")
+@click.option("--retry-failed", is_flag=True, help="Run again the jobs that failed before.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE,
+    show_default=True,
+    help="Seconds jobs in flight get to finish after the first Ctrl-C.",
+)
 def run(
     manifest: Path,
     out: Path | None,
@@ -218,6 +226,8 @@ def run(
     count_polls: bool | None,
     key_file: Path | None,
     emulator: bool,
+    retry_failed: bool,
+    grace: float,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
@@ -238,7 +248,9 @@ def run(
                 base_url=base_url,
                 overrides=overrides,
                 emulator=emulator,
+                retry_failed=retry_failed,
                 handle_signals=True,
+                grace=grace,
             )
         )
     except ManifestError as exc:

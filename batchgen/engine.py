@@ -29,6 +29,7 @@ from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
 from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, seeded_rand
+from batchgen.resume import Step, Work
 from batchgen.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, decode_base64
@@ -73,6 +74,8 @@ class RunStats:
     rate_limited: int = 0
     resubmits: int = 0  # the server forgot a request (expired): paid again
     released: int = 0  # left unfinished because the run stopped (a rerun picks them up)
+    reattached: int = 0  # requests paid for by an earlier run, polled instead of resubmitted
+    refetched: int = 0  # completed images whose file was lost, downloaded again
     possible_double_charges: int = 0  # a submit that may have been billed without an answer
     stop_reason: str | None = None
 
@@ -120,19 +123,20 @@ class Engine:
     def stopping(self) -> bool:
         return self._stopped.is_set()
 
-    async def run(self, jobs: Iterable[Job]) -> RunStats:
-        """Run every job; returns when all started jobs have ended."""
+    async def run(self, works: Iterable[Work | Job]) -> RunStats:
+        """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             self._metadata = metadata
             try:
                 async with asyncio.TaskGroup() as group:
-                    for job in jobs:
-                        await self.throttle.acquire_slot()
+                    for item in works:
+                        work = item if isinstance(item, Work) else Work(item)
+                        await self.throttle.acquire_slot(submits=work.step is Step.SUBMIT)
                         if self.stopping:
                             self.throttle.release_slot()
                             break
                         self.stats.jobs += 1
-                        group.create_task(self._job(job), name=f"job-{job.id}")
+                        group.create_task(self._job(work), name=f"job-{work.job.id}")
             except* LedgerError as failed:
                 # Without a durable ledger nothing may be submitted: stop everything, say why.
                 raise failed.exceptions[0] from None
@@ -140,10 +144,15 @@ class Engine:
 
     # -- one job ----------------------------------------------------------------------------------
 
-    async def _job(self, job: Job) -> None:
+    async def _job(self, work: Work) -> None:
+        job = work.job
         slot_held = True
         try:
-            request, poll = await self._until_final(job)
+            if work.step is Step.REFETCH and work.request and work.output:
+                self.stats.refetched += 1
+                request, poll = work.request, Poll("COMPLETED", output=work.output)
+            else:
+                request, poll = await self._until_final(work)
             if poll.state == "FAILED":
                 await self._fail(job, "server", poll.error or "FAILED", request.request_id)
                 return
@@ -171,11 +180,20 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pending
 
-    async def _until_final(self, job: Job) -> tuple[Submitted, Poll]:
-        """Submit and follow; resubmit (a bounded number of times) if the server forgets it."""
+    async def _until_final(self, work: Work) -> tuple[Submitted, Poll]:
+        """Submit (or re-attach) and follow; resubmit a bounded number of times if forgotten."""
+        job = work.job
+        if work.ambiguous:
+            self.stats.possible_double_charges += 1  # the last run lost a submit's answer
+        if work.expired:
+            self.stats.resubmits += 1
         for expiries in range(MAX_EXPIRIES + 1):
-            request = await self._submit(job)
-            poll = await self._follow(job, request)
+            if work.step is Step.ATTACH and work.request is not None and expiries == 0:
+                self.stats.reattached += 1
+                request, age = work.request, work.age
+            else:
+                request, age = await self._submit(job), 0.0
+            poll = await self._follow(job, request, age)
             if poll is not None:
                 return request, poll
             if expiries < MAX_EXPIRIES:
@@ -226,10 +244,13 @@ class Engine:
                 job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
             )
 
-    async def _follow(self, job: Job, request: Submitted) -> Poll | None:
-        """Poll until final; None when the server forgot the request (resubmit it)."""
-        submitted = time.monotonic()
-        await asyncio.sleep(self.schedule.first_delay())
+    async def _follow(self, job: Job, request: Submitted, age: float = 0.0) -> Poll | None:
+        """Poll until final; None when the server forgot the request (resubmit it).
+
+        `age`: seconds since the submit, for a request recorded by an earlier run.
+        """
+        submitted = time.monotonic() - age
+        await asyncio.sleep(max(0.0, self.schedule.first_delay() - age))
         polls = errors = 0
         while True:
             direct = self._result_answers_pending
@@ -317,6 +338,7 @@ class Engine:
         await store_atomic(path, data)
         relative = path.relative_to(self.config.out_dir).as_posix()
         seed = job.seed if job.seed is not None else poll.seed
+        row = metadata_row(job, relative, request.request_id, poll)
         await self.ledger.append(
             "completed",
             job=job.id,
@@ -327,9 +349,11 @@ class Engine:
             format=info.format,
             seed=seed,
             metrics=dict(poll.metrics),
+            output=None if job.params.get("base64") is True else poll.output,
+            row=row,
         )
         self.stats.completed += 1
-        await self._metadata.append(metadata_row(job, relative, request.request_id, poll))
+        await self._metadata.append(row)
 
     # -- decisions ---------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
     submitted  {job, request_id, status_url, response_url}
     unknown    {job, error}                               submit sent, answer lost: maybe billed
     expired    {job, request_id}                          the server forgot it: resubmitting
-    completed  {job, request_id, file, sha256, bytes, format, seed, metrics}
+    completed  {job, request_id, file, sha256, bytes, format, seed, metrics, output, row}
+               (`row` is the job's metadata.jsonl row, rebuilt from here after a crash)
     failed     {job, kind, error, request_id?}   kind: server|invalid|gave_up|download|expired
     released   {job, reason}                              the run stopped before this job ended
 """
@@ -24,13 +25,15 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from batchgen.errors import LedgerError
+from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 
-__all__ = ["LEDGER_NAME", "LEDGER_VERSION", "LedgerWriter"]
+__all__ = ["LEDGER_NAME", "LEDGER_VERSION", "LedgerWriter", "completed_rows", "load_ledger"]
 
 LEDGER_NAME: Final = "ledger.jsonl"
 LEDGER_VERSION: Final = 1
@@ -118,3 +121,53 @@ class LedgerWriter:
             view = view[written:]
         os.fsync(self._fd)
         self.syncs += 1
+
+
+def load_ledger(path: Path) -> Replay:
+    """Replay `path` for a run that will append to it: a torn last line is cut off first.
+
+    Raises LedgerError when a line before the last is damaged (the message names it): resuming
+    past damage could pay twice for jobs or lose them, so a person should look.
+    """
+    if not path.exists():
+        return Replay()
+    with path.open("rb") as handle:
+        try:
+            result = replay(handle)
+        except LedgerDamage as exc:
+            raise LedgerError(
+                f"{path}: {exc}; the ledger is damaged before its last line. Move it aside to "
+                "start over (completed images stay), or repair that line."
+            ) from None
+    size = path.stat().st_size
+    if result.torn or size != result.valid_bytes:
+        with path.open("r+b") as handle:
+            handle.truncate(result.valid_bytes)
+            os.fsync(handle.fileno())
+    elif size and not _ends_with_newline(path):
+        # A whole record whose newline was lost: keep it, and end the line before appending.
+        with path.open("ab") as handle:
+            handle.write(b"\n")
+            os.fsync(handle.fileno())
+    return result
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
+    """The metadata row of each job's last `completed` record, in ledger order, streamed."""
+    wanted = {
+        job.completed_line
+        for job in result.jobs.values()
+        if job.state is State.COMPLETED and job.completed_line is not None
+    }
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number in wanted:
+                row = json.loads(raw).get("row")
+                if isinstance(row, dict):
+                    yield row

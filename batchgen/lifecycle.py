@@ -47,6 +47,7 @@ class LedgerJob:
     sha256: str | None = None
     output: str | None = None  # the image URL of a completed job, for a re-download
     completed_at: float | None = None
+    completed_line: int | None = None  # where its metadata row is (rebuilding metadata.jsonl)
     failure: str | None = None  # kind: error, for FAILED
     ambiguous: int = 0  # submits whose answer was recorded as lost (`unknown` events)
     attempts: int = 0
@@ -137,6 +138,7 @@ def _fold(result: Replay, record: dict[str, Any], number: int) -> None:
         job.sha256 = _text(record.get("sha256"))
         job.output = _text(record.get("output"))
         job.completed_at = _number(record.get("t"))
+        job.completed_line = number
         job.failure = None
     elif event == "failed":
         job.state = State.FAILED

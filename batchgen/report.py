@@ -59,6 +59,18 @@ def run_summary_lines(result: RunResult) -> list[str]:
         f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
         f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
     ]
+    resumed = result.resumed
+    if resumed.runs:
+        lines.append(
+            f"resumed (run {resumed.runs + 1} in this folder): {st.reattached} paid request(s) "
+            f"polled again, {st.refetched} lost image(s) downloaded again"
+            + (
+                f", {resumed.failed} earlier failure(s) left (--retry-failed)"
+                if resumed.failed
+                else ""
+            )
+            + (f", {resumed.removed} job(s) no longer in the manifest" if resumed.removed else "")
+        )
     if st.possible_double_charges:
         lines.append(
             f"possible double charges: {st.possible_double_charges} "

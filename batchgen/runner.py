@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
+import secrets
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +23,24 @@ from typing import Any, Final
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig, RunStats
-from batchgen.errors import LedgerError
 from batchgen.jobs import Job
-from batchgen.ledger import LEDGER_NAME, LedgerWriter
+from batchgen.ledger import LEDGER_NAME, LedgerWriter, completed_rows, load_ledger
+from batchgen.lifecycle import Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
+from batchgen.resume import Step, Work, plan
+from batchgen.sinks import MetadataWriter, file_intact, write_jsonl_atomic
 
 __all__ = [
+    "DEFAULT_GRACE",
     "EMULATOR_MINUTE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_INVALID",
     "EXIT_OK",
     "EXIT_STOPPED",
+    "ResumeCounts",
     "RunResult",
-    "completed_job_ids",
+    "rebuild_metadata",
     "run_manifest",
 ]
 
@@ -44,16 +50,22 @@ EXIT_STOPPED: Final = 2  # auth, credits, model gone
 EXIT_INVALID: Final = 3  # the manifest or a setting is invalid
 EXIT_INTERRUPTED: Final = 130
 EMULATOR_MINUTE: Final = 1.0  # seconds that a rate-limit minute lasts against --emulator
-EMULATOR_KEY: Final = "emulator-key"
+RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
+DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
 
 
 @dataclass(frozen=True)
 class RunResult:
     stats: RunStats
     out_dir: Path
-    skipped: int  # completed in an earlier run of the same folder
+    resumed: ResumeCounts
     interrupted: bool
     server: dict[str, Any] | None = None  # the emulator's counters, when it was used
+
+    @property
+    def skipped(self) -> int:
+        """Jobs completed by an earlier run of the same folder, files intact."""
+        return self.resumed.done
 
     @property
     def exit_code(self) -> int:
@@ -62,6 +74,16 @@ class RunResult:
         if self.stats.stop_reason is not None:
             return EXIT_STOPPED
         return EXIT_FAILED if sum(self.stats.failed.values()) else EXIT_OK
+
+
+@dataclass
+class ResumeCounts:
+    """How the jobs of a rerun were picked up (see `resume.plan`)."""
+
+    done: int = 0  # completed earlier, file intact
+    failed: int = 0  # failed earlier, left alone (--retry-failed retries them)
+    removed: int = 0  # in the ledger, no longer in the manifest: left alone
+    runs: int = 0  # earlier runs in this folder
 
 
 async def run_manifest(
@@ -73,12 +95,14 @@ async def run_manifest(
     base_url: str = DEFAULT_API_ROOT,
     overrides: Mapping[str, Any] | None = None,
     emulator: bool | EmulatorConfig = False,
+    retry_failed: bool = False,
     handle_signals: bool = False,
+    grace: float = DEFAULT_GRACE,
 ) -> RunResult:
-    """Run every job of `manifest` not already completed in the output folder.
+    """Run every job of `manifest` that the output folder's ledger does not show as done.
 
     Raises ManifestError (nothing was sent) when the manifest is invalid, ValueError when no API
-    key is given for a real server.
+    key is given for a real server, LedgerError when the ledger is damaged or cannot be written.
     """
     loaded = (
         manifest
@@ -90,7 +114,9 @@ async def run_manifest(
         raise scan.error()
     settings = loaded.settings
     out_dir = out if out is not None else Path(settings.output)
-    done = completed_job_ids(out_dir / LEDGER_NAME)
+    ledger_path = out_dir / LEDGER_NAME
+    past = await asyncio.to_thread(load_ledger, ledger_path)
+    counts = ResumeCounts(runs=past.runs)
     window = 60.0
     async with contextlib.AsyncExitStack() as stack:
         emu: Emulator | None = None
@@ -100,6 +126,9 @@ async def run_manifest(
                 emulator
                 if isinstance(emulator, EmulatorConfig)
                 else EmulatorConfig(
+                    # A fresh seed per run: request ids of a previous in-process emulator must
+                    # not collide with this one's when a resumed run polls recorded ids.
+                    seed=secrets.randbits(32),
                     rpm=max(1, round(settings.rpm)),
                     rate_window=window,
                     count_polls=settings.count_polls,
@@ -110,7 +139,7 @@ async def run_manifest(
         if not api_key:
             raise ValueError("no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)")
         api = await stack.enter_async_context(ApiClient(api_key, base_url))
-        ledger = await stack.enter_async_context(LedgerWriter(out_dir / LEDGER_NAME))
+        ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
         schema = loaded.schema
         typical = schema.typical_seconds if schema else 30.0
         if emu is not None:
@@ -129,52 +158,61 @@ async def run_manifest(
             ),
         )
         await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
-        skipped = [0]
-        interrupted = False
-        async with _signals(engine, handle_signals) as signalled:
-            await engine.run(_pending(loaded.jobs(), done, skipped))
+        works = _works(loaded.jobs(), past, out_dir, counts, retry_failed=retry_failed)
+        async with _signals(engine, handle_signals, grace) as signalled:
+            await engine.run(works)
             interrupted = signalled()
-        return RunResult(
-            engine.stats,
-            out_dir,
-            skipped[0],
-            interrupted,
-            emu.stats(detail=False) if emu is not None else None,
-        )
+        server = emu.stats(detail=False) if emu is not None else None
+    await asyncio.to_thread(rebuild_metadata, out_dir)
+    return RunResult(engine.stats, out_dir, counts, interrupted, server)
 
 
-def _pending(jobs: Iterator[Job], done: set[str], skipped: list[int]) -> Iterator[Job]:
+def _works(
+    jobs: Iterator[Job], past: Replay, out_dir: Path, counts: ResumeCounts, *, retry_failed: bool
+) -> Iterator[Work]:
+    """The manifest's jobs as work for the engine, minus what is done; counts what it skips."""
+    earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
     for job in jobs:
-        if job.id in done:
-            skipped[0] += 1
-            continue
-        yield job
+        record = earlier.pop(job.id, None)
+        intact = None
+        if record is not None and record.state is State.COMPLETED and record.file is not None:
+            intact = file_intact(out_dir / record.file, record.sha256)
+        work = plan(
+            job,
+            record,
+            now=time.time(),
+            retention=RETENTION,
+            file_intact=intact,
+            retry_failed=retry_failed,
+        )
+        if work.step is Step.DONE:
+            counts.done += 1
+        elif work.step is Step.FAILED:
+            counts.failed += 1
+        else:
+            yield work
+    counts.removed = len(earlier)
 
 
-def completed_job_ids(ledger: Path) -> set[str]:
-    """Jobs recorded as completed whose file is still there (the full replay is in `resume`)."""
-    if not ledger.exists():
-        return set()
-    done: dict[str, str] = {}
-    with ledger.open("rb") as handle:
-        for raw in handle:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                if raw.endswith(b"\n"):
-                    raise LedgerError(f"{ledger}: damaged line {raw[:80]!r}") from None
-                break  # a torn last line from a crash: ignored
-            if record.get("event") == "completed":
-                done[record["job"]] = record["file"]
-            elif record.get("event") in ("submitted", "failed") and record.get("job") in done:
-                del done[record["job"]]
-    root = ledger.parent
-    return {job for job, file in done.items() if (root / file).exists()}
+def rebuild_metadata(out_dir: Path) -> int:
+    """Rewrite metadata.jsonl from the ledger: one row per completed job, none twice.
+
+    Rows are appended live during a run; a crash between an image and its row (or a re-download
+    of a lost file) would leave the file short or doubled, so every run ends by deriving it anew.
+    """
+    ledger_path = out_dir / LEDGER_NAME
+    if not ledger_path.exists():
+        return 0
+    with ledger_path.open("rb") as handle:
+        final = replay(handle)
+    return write_jsonl_atomic(out_dir / MetadataWriter.NAME, completed_rows(ledger_path, final))
 
 
 @contextlib.asynccontextmanager
-async def _signals(engine: Engine, enabled: bool) -> AsyncIterator[Any]:
-    """First SIGINT/SIGTERM: stop submitting, let paid jobs finish. Second: exit at once."""
+async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator[Any]:
+    """First SIGINT/SIGTERM: stop submitting, let paid jobs finish for up to `grace` seconds.
+    Second (or the grace running out): exit at once. Every ledger append is durable when it
+    returns, so an exit at any point leaves a ledger the next run resumes from."""
     seen = [0]
     if not enabled:
         yield lambda: False
@@ -184,9 +222,13 @@ async def _signals(engine: Engine, enabled: bool) -> AsyncIterator[Any]:
     def on_signal() -> None:
         seen[0] += 1
         if seen[0] == 1:
-            engine.stop("interrupted: finishing the jobs in flight (press Ctrl-C again to quit)")
+            engine.stop(
+                f"interrupted: finishing the jobs in flight for up to {grace:g} s "
+                "(press Ctrl-C again to quit now; run the same command to resume)"
+            )
+            loop.call_later(grace, _exit_now)
         else:
-            os._exit(EXIT_INTERRUPTED)  # the ledger is consistent after every append
+            _exit_now()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
@@ -195,3 +237,9 @@ async def _signals(engine: Engine, enabled: bool) -> AsyncIterator[Any]:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _exit_now() -> None:
+    sys.stderr.write("batchgen: stopped at once; run the same command to resume\n")
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,8 +27,10 @@ __all__ = [
     "ImageInfo",
     "InvalidImage",
     "MetadataWriter",
+    "file_intact",
     "store_atomic",
     "verify_image",
+    "write_jsonl_atomic",
 ]
 
 PART_SUFFIX: Final = ".part"
@@ -134,3 +137,35 @@ class MetadataWriter:
         async with self._lock:
             await self._handle.write(line)
             await self._handle.flush()
+
+
+def file_intact(path: Path, sha256: str | None) -> bool:
+    """True when `path` exists and hashes to `sha256` (what the ledger recorded for it)."""
+    if sha256 is None:
+        return False
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == sha256
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Replace `path` with these rows (temp file + fsync + rename); returns the row count."""
+    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    count = 0
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        _publish(temp, path)
+    except BaseException:
+        _discard(temp)
+        raise
+    return count

@@ -59,9 +59,15 @@ class Throttle:
 
     # -- slots --------------------------------------------------------------------------------
 
-    async def acquire_slot(self) -> None:
-        """Wait for an in-flight slot; the caller must `release_slot` when the job is done."""
+    async def acquire_slot(self, *, submits: bool = True) -> None:
+        """Wait for an in-flight slot; the caller must `release_slot` when the job is done.
+
+        `submits=False` is for a job already paid for (resumed): it sends no submit, so it
+        neither waits for nor acts as the probe.
+        """
         await self._slots.acquire()
+        if not submits:
+            return
         async with self._probe_done:
             while not self._open and self._probing:
                 await self._probe_done.wait()
