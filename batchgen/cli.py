@@ -216,6 +216,12 @@ def _report_invalid(
     show_default=True,
     help="Seconds jobs in flight get to finish after the first Ctrl-C.",
 )
+@click.option(
+    "--expect-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Typical seconds per image, to time the first polls (then learned). "
+    "[default: the model's, 28 for qwen-image]",
+)
 def run(
     manifest: Path,
     out: Path | None,
@@ -228,6 +234,7 @@ def run(
     emulator: bool,
     retry_failed: bool,
     grace: float,
+    expect_seconds: float | None,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
@@ -251,6 +258,7 @@ def run(
                 retry_failed=retry_failed,
                 handle_signals=True,
                 grace=grace,
+                expect_seconds=expect_seconds,
             )
         )
     except ManifestError as exc:

@@ -30,7 +30,7 @@ from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
 from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, seeded_rand
 from batchgen.resume import Step, Work
-from batchgen.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
+from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter, store_atomic, verify_image
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, decode_base64
 
@@ -148,10 +148,13 @@ class Engine:
         job = work.job
         slot_held = True
         try:
+            fetched = None
             if work.step is Step.REFETCH and work.request and work.output:
+                fetched = await self._refetch(job, work.output)
+            if fetched is not None and work.request is not None:
                 self.stats.refetched += 1
                 request, poll = work.request, Poll("COMPLETED", output=work.output)
-            else:
+            else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
                 request, poll = await self._until_final(work)
             if poll.state == "FAILED":
                 await self._fail(job, "server", poll.error or "FAILED", request.request_id)
@@ -160,7 +163,7 @@ class Engine:
             self.throttle.release_slot()  # the server is done; downloads have their own cap
             slot_held = False
             try:
-                await self._store(job, request, poll)
+                await self._store(job, request, poll, fetched)
             finally:
                 self._writers.release()
         except _JobOver:
@@ -311,21 +314,37 @@ class Engine:
         self.stats.calls[kind] += 1
         return await self.api.poll(url)
 
-    async def _store(self, job: Job, request: Submitted, poll: Poll) -> None:
+    async def _refetch(self, job: Job, output: str) -> tuple[bytes, ImageInfo] | None:
+        """Download a completed job's image again from its recorded URL; None if that fails."""
+        for attempt in range(1, 4):
+            try:
+                self.stats.calls["download"] += 1
+                data = await self.api.download(output)
+                return data, await asyncio.to_thread(verify_image, data, _expected_format(job))
+            except (ApiError, TransportError, InvalidImage):
+                await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
+        return None
+
+    async def _store(
+        self,
+        job: Job,
+        request: Submitted,
+        poll: Poll,
+        fetched: tuple[bytes, ImageInfo] | None = None,
+    ) -> None:
         """Get the bytes, check they are the image asked for, write atomically, record."""
         assert poll.output is not None
         assert self._metadata is not None
         expected = _expected_format(job)
         attempt, started = 0, time.monotonic()
-        while True:
+        while fetched is None:
             try:
                 if job.params.get("base64") is True:
                     data = decode_base64(poll.output)
                 else:
                     self.stats.calls["download"] += 1
                     data = await self.api.download(poll.output)
-                info = await asyncio.to_thread(verify_image, data, expected)
-                break
+                fetched = data, await asyncio.to_thread(verify_image, data, expected)
             except (ApiError, TransportError, InvalidImage, ValueError) as exc:
                 attempt += 1
                 status = exc.status if isinstance(exc, ApiError) else None
@@ -334,6 +353,7 @@ class Engine:
                     job, decision, str(exc), None, attempt, started, request,
                     phase="media", fail_kind="download",
                 )  # fmt: skip
+        data, info = fetched
         path = output_path(self.config.out_dir, job, info.extension, self.config.filename)
         await store_atomic(path, data)
         relative = path.relative_to(self.config.out_dir).as_posix()

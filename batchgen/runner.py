@@ -98,6 +98,7 @@ async def run_manifest(
     retry_failed: bool = False,
     handle_signals: bool = False,
     grace: float = DEFAULT_GRACE,
+    expect_seconds: float | None = None,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
@@ -144,6 +145,8 @@ async def run_manifest(
         typical = schema.typical_seconds if schema else 30.0
         if emu is not None:
             typical = emu.config.latency
+        if expect_seconds is not None:
+            typical = expect_seconds
         engine = Engine(
             api,
             ledger,
