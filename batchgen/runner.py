@@ -28,7 +28,7 @@ from batchgen.ledger import LEDGER_NAME, LedgerWriter, completed_rows, load_ledg
 from batchgen.lifecycle import Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.resume import Step, Work, plan
-from batchgen.sinks import MetadataWriter, file_intact, write_jsonl_atomic
+from batchgen.sinks import MetadataWriter, file_intact, remove_partials, write_jsonl_atomic
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -117,6 +117,7 @@ async def run_manifest(
     out_dir = out if out is not None else Path(settings.output)
     ledger_path = out_dir / LEDGER_NAME
     past = await asyncio.to_thread(load_ledger, ledger_path)
+    await asyncio.to_thread(remove_partials, out_dir)
     counts = ResumeCounts(runs=past.runs)
     window = 60.0
     async with contextlib.AsyncExitStack() as stack:

@@ -28,6 +28,7 @@ __all__ = [
     "InvalidImage",
     "MetadataWriter",
     "file_intact",
+    "remove_partials",
     "store_atomic",
     "verify_image",
     "write_jsonl_atomic",
@@ -168,4 +169,14 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     except BaseException:
         _discard(temp)
         raise
+    return count
+
+
+def remove_partials(folder: Path) -> int:
+    """Delete temp files a killed run left behind (never visible under a final name)."""
+    count = 0
+    if folder.is_dir():
+        for temp in folder.rglob(f".*{PART_SUFFIX}"):
+            _discard(temp)
+            count += 1
     return count
