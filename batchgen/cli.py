@@ -210,6 +210,9 @@ def _report_invalid(
 @click.option("--emulator", is_flag=True, help="Run against the built-in emulator (no key needed).")
 @click.option("--retry-failed", is_flag=True, help="Run again the jobs that failed before.")
 @click.option(
+    "--sync", "sync", is_flag=True, default=None, help="One blocking v1 call per job (mode: sync)."
+)
+@click.option(
     "--grace",
     type=click.FloatRange(min=0),
     default=DEFAULT_GRACE,
@@ -233,6 +236,7 @@ def run(
     key_file: Path | None,
     emulator: bool,
     retry_failed: bool,
+    sync: bool | None,
     grace: float,
     expect_seconds: float | None,
 ) -> None:
@@ -244,7 +248,12 @@ def run(
     api_key = os.environ.get("SEGMIND_API_KEY")
     if key_file is not None:
         api_key = key_file.read_text(encoding="utf-8").strip()
-    overrides = {"concurrency": concurrency, "rpm": rpm, "count_polls": count_polls}
+    overrides = {
+        "concurrency": concurrency,
+        "rpm": rpm,
+        "count_polls": count_polls,
+        "mode": "sync" if sync else None,
+    }
     try:
         result = asyncio.run(
             run_manifest(

@@ -26,6 +26,7 @@ from batchgen.wire import (
     V1_HEADERS,
     Poll,
     Submitted,
+    SyncImage,
     decode_base64,
     error_text,
     origin,
@@ -33,7 +34,7 @@ from batchgen.wire import (
     parse_submit,
 )
 
-__all__ = ["DEFAULT_API_ROOT", "ApiClient", "SyncImage", "Timeouts"]
+__all__ = ["DEFAULT_API_ROOT", "ApiClient", "Timeouts"]
 
 DEFAULT_API_ROOT = "https://api.segmind.com"
 USER_AGENT = f"batchgen/{__version__}"
@@ -49,18 +50,6 @@ class Timeouts:
     media: float = 300.0
     sync: float = 600.0
     connect: float = 15.0
-
-
-@dataclass(frozen=True)
-class SyncImage:
-    """A v1 answer: the image and what its headers say."""
-
-    data: bytes
-    content_type: str
-    request_id: str | None
-    seed: int | None
-    cost: float | None
-    generation_time: float | None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, see
 from batchgen.resume import Step, Work
 from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter, store_atomic, verify_image
 from batchgen.throttle import Throttle
-from batchgen.wire import Poll, Submitted, decode_base64
+from batchgen.wire import Poll, Submitted, SyncImage, decode_base64
 
 __all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig", "RunStats"]
 
@@ -45,6 +45,7 @@ class Api(Protocol):
     async def submit(self, model: str, params: dict[str, Any]) -> Submitted: ...
     async def poll(self, url: str) -> Poll: ...
     async def download(self, url: str) -> bytes: ...
+    async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class EngineConfig:
     retention: float = 3600.0
     backoff: Backoff = field(default_factory=Backoff)
     seed: int = 0  # jitter stream: a run replays the same way
+    sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
 
 
 @dataclass
@@ -154,6 +156,8 @@ class Engine:
             if fetched is not None and work.request is not None:
                 self.stats.refetched += 1
                 request, poll = work.request, Poll("COMPLETED", output=work.output)
+            elif self.config.sync:
+                request, poll, fetched = await self._sync(work)
             else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
                 request, poll = await self._until_final(work)
             if poll.state == "FAILED":
@@ -204,6 +208,56 @@ class Engine:
         error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
         await self._fail(job, "expired", error, request.request_id)
         raise _JobOver
+
+    async def _sync(self, work: Work) -> tuple[Submitted, Poll, tuple[bytes, ImageInfo]]:
+        """One blocking POST /v1 per attempt. Only a 200 is billed, so any other answer is
+        retried per policy; a lost answer may have been billed and is not retried (the job
+        fails as `unknown`, and a rerun with --retry-failed redoes it)."""
+        job = work.job
+        if work.ambiguous:
+            self.stats.possible_double_charges += 1
+        attempt, started = 0, time.monotonic()
+        while True:
+            await self._until_stopped(self.throttle.before_submit())
+            if self.stopping:
+                await self._release(job, self.stats.stop_reason)
+                raise _JobOver
+            await self.ledger.append("intent", job=job.id, attempt=attempt)
+            self.stats.calls["sync"] += 1
+            try:
+                answer = await self.api.run_sync(job.model, dict(job.params))
+                info = await asyncio.to_thread(verify_image, answer.data, _expected_format(job))
+            except ApiError as exc:
+                await self.throttle.probe_result(False)
+                decision = decide(exc.status, phase="sync")
+                error, wait = str(exc), exc.retry_after
+            except TransportError as exc:
+                await self.throttle.probe_result(False)
+                if exc.maybe_sent:
+                    await self._unknown(job, exc.message)
+                    await self._fail(
+                        job, "unknown", f"answer lost, maybe billed: {exc.message}", None
+                    )
+                    raise _JobOver from None
+                decision, error, wait = decide(None, phase="sync"), exc.message, None
+            except InvalidImage as exc:  # billed, but unusable: the server's fault, not retried
+                await self._fail(job, "server", f"the image is invalid: {exc}", None)
+                raise _JobOver from None
+            else:
+                await self.throttle.probe_result(True)
+                metrics = {"inference_time": answer.generation_time, "cost": answer.cost}
+                poll = Poll(
+                    "COMPLETED",
+                    output="",
+                    seed=answer.seed,
+                    metrics={k: v for k, v in metrics.items() if v is not None},
+                )
+                request = Submitted(answer.request_id or "", "", "")
+                return request, poll, (answer.data, info)
+            attempt += 1
+            await self._handle(
+                job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
+            )
 
     async def _submit(self, job: Job) -> Submitted:
         """POST until accepted (the request id is then durable)."""
@@ -333,11 +387,11 @@ class Engine:
         fetched: tuple[bytes, ImageInfo] | None = None,
     ) -> None:
         """Get the bytes, check they are the image asked for, write atomically, record."""
-        assert poll.output is not None
         assert self._metadata is not None
         expected = _expected_format(job)
         attempt, started = 0, time.monotonic()
         while fetched is None:
+            assert poll.output is not None
             try:
                 if job.params.get("base64") is True:
                     data = decode_base64(poll.output)
@@ -369,7 +423,7 @@ class Engine:
             format=info.format,
             seed=seed,
             metrics=dict(poll.metrics),
-            output=None if job.params.get("base64") is True else poll.output,
+            output=None if job.params.get("base64") is True else (poll.output or None),
             row=row,
         )
         self.stats.completed += 1

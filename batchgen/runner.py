@@ -159,6 +159,7 @@ async def run_manifest(
                 count_polls=settings.count_polls,
                 filename=settings.filename,
                 typical_seconds=typical,
+                sync=settings.mode == "sync",
             ),
         )
         await ledger.append("run", model=loaded.model, manifest=str(loaded.path))

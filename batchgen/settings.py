@@ -45,6 +45,7 @@ class RunSettings:
     price_per_image: float | None = None  # None: the model's published price
     max_jobs: int = DEFAULT_MAX_JOBS  # refuse manifests that expand to more jobs than this
     filename: str = DEFAULT_NAME_TEMPLATE
+    mode: str = "queue"  # "queue": v2 submit + poll; "sync": one blocking v1 call per job
 
     def price_for(self, schema: ModelSchema | None) -> float | None:
         """Price per image for estimates: the setting, else the model's, else unknown."""
@@ -70,6 +71,7 @@ _RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "price_per_image": (lambda x: x is None or (_number(x) and x >= 0), "a number >= 0"),
     "max_jobs": (lambda x: _int(x) and x >= 1, "an integer >= 1"),
     "filename": (lambda x: isinstance(x, str), "a file name template such as '{id}.{ext}'"),
+    "mode": (lambda x: x in ("queue", "sync"), "'queue' (v2 submit + poll) or 'sync' (v1)"),
 }
 
 SETTING_NAMES: Final = frozenset(_RULES)

@@ -26,6 +26,7 @@ __all__ = [
     "V1_HEADERS",
     "Poll",
     "Submitted",
+    "SyncImage",
     "decode_base64",
     "error_text",
     "format_reset_at",
@@ -127,6 +128,18 @@ class Poll:
     error: str | None = None
     seed: int | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncImage:
+    """A v1 (sync) answer: the image and what its headers say."""
+
+    data: bytes
+    content_type: str
+    request_id: str | None
+    seed: int | None
+    cost: float | None
+    generation_time: float | None
 
 
 def origin(url: str) -> str:

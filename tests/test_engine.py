@@ -220,3 +220,33 @@ async def test_polls_counted_against_a_strict_limit(start_emulator: StartEmulato
     )
     assert stats.completed == 20
     assert emu.stats()["rate_limited"] == 0
+
+
+async def test_sync_mode_happy_path(emu: Emulator, tmp_path: Path):
+    """Sync mode: one v1 call per job, verified images, metadata and ledger as in queue mode."""
+    jobs = make_jobs(tmp_path, 30, image_format="webp")
+    stats, _ = await run_engine(emu, jobs, tmp_path / "out", sync=True)
+    assert stats.completed == 30
+    check_outputs(tmp_path / "out", {j.id for j in jobs})
+    server = emu.stats()
+    assert (server["sync_accepted"], server["submits_accepted"]) == (30, 0)
+    assert server["requests"] == {"sync": 30}
+
+
+async def test_sync_mode_faults(start_emulator: StartEmulator, tmp_path: Path):
+    """Sync mode retries 429/5xx (never billed); a lost answer is not retried (maybe billed)."""
+    emu = await start_emulator(
+        seed=4,
+        faults=tuple(parse_fault(r) for r in ("sync:429=0.15", "sync:503=0.1", "sync:reset=0.05")),
+        fault_reset_seconds=0.01,
+    )
+    jobs = make_jobs(tmp_path, 60)
+    stats, _ = await run_engine(emu, jobs, tmp_path / "out", sync=True)
+    failed = {r["job"]: r for r in ledger_records(tmp_path / "out") if r["event"] == "failed"}
+    assert {r["kind"] for r in failed.values()} <= {"unknown"}
+    assert stats.completed + len(failed) == 60
+    assert stats.retries + stats.rate_limited > 5
+    check_outputs(tmp_path / "out", {j.id for j in jobs} - set(failed))
+    server = emu.stats()
+    assert server["duplicate_paid_submits"] == 0
+    assert server["faults"].get("sync:reset", 0) == len(failed)

@@ -94,3 +94,22 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(tmp_path: Path
     completed = {r["job"] for r in records if r["event"] == "completed"}
     assert submitted == completed  # every paid job was finished and written
     assert 0 < len(completed) < 200
+
+
+def test_mode_sync_from_the_manifest(tmp_path: Path):
+    """`mode: sync` runs each job as one v1 call, then resumes like queue mode."""
+    manifest = tmp_path / "sync.yaml"
+    manifest.write_text(
+        "mode: sync\nrpm: 600\nconcurrency: 4\n"
+        "jobs:\n  - prompt: a fox\n  - prompt: a cat\n    image_format: jpeg\n"
+    )
+    out = tmp_path / "out"
+    result = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 completed" in result.stdout
+    assert sorted(p.suffix for p in out.iterdir() if p.suffix in (".png", ".jpg")) == [
+        ".jpg",
+        ".png",
+    ]
+    again = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    assert "2 already done" in again.stdout
