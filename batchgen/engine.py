@@ -315,8 +315,10 @@ class Engine:
             try:
                 poll = await self._poll(url)
             except ApiError as exc:
-                young = time.monotonic() - submitted < self.config.retention
-                if direct and young and exc.status != 429 and exc.status < 500:
+                # Only a request this run submitted proves anything about the result URL: an
+                # earlier run's request may simply be gone (a 404 then means "resubmit").
+                ours = age == 0.0 and time.monotonic() - submitted < self.config.retention
+                if direct and ours and exc.status != 429 and exc.status < 500:
                     # This server's result URL cannot answer for a pending job: poll the status
                     # URL from now on, for every job (segmind-v2-api.md, queue flow step 3).
                     self._result_answers_pending = False
