@@ -8,8 +8,10 @@ across jobs with `run` records, and serialised byte for byte like `LedgerWriter`
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -394,3 +396,99 @@ def test_empty_input_and_lone_torn_line():
     """No lines is an empty replay; a lone unterminated fragment is only a torn tail."""
     assert replay([]) == Replay()
     assert replay([b'{"v":1,"t"']) == Replay(torn=True)
+
+
+# -- the JSON fast path agrees with json.loads -----------------------------------------------------
+
+RUN = rec("run", model="m")
+INTENT = '{"v":1,"t":1700000000.0,"event":"intent","job":"j","attempt":0}'
+
+
+def verdict(raw: bytes) -> tuple[str, Any]:
+    """What the unoptimised rule says of a non-last line: its record, or the damage message."""
+    try:
+        record = json.loads(raw)
+    except ValueError as exc:
+        return (
+            "damage",
+            "line 1: empty line" if not raw.strip() else f"line 1: not a ledger record ({exc})",
+        )
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return "damage", "line 1: not a ledger record (not a ledger record)"
+    return "record", record
+
+
+def canonical_line(record: dict[str, Any]) -> bytes:
+    """`record` re-serialised plainly (ASCII, so lone surrogates survive): the fast path's input."""
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+def check_like_json_loads(raw: bytes) -> None:
+    """replay([raw, RUN]) says what json.loads says of raw: damage (same message) or its record."""
+    kind, want = verdict(raw)
+    if kind == "damage":
+        with pytest.raises(LedgerDamage, match=f"^{re.escape(want)}$"):
+            replay([raw, RUN])
+        return
+    try:
+        got = replay([raw, RUN])
+    except LedgerDamage as exc:  # a record the fold rejects: its canonical line is rejected too
+        with pytest.raises(LedgerDamage, match=f"^{re.escape(str(exc))}$"):
+            replay([canonical_line(want), RUN])
+        return
+    assert kind == "record", want
+    canonical = replay([canonical_line(want), RUN])
+    assert got.jobs == canonical.jobs
+    assert (got.events, got.runs, got.torn) == (2, canonical.runs, False)
+    assert got.valid_bytes == len(raw) + len(RUN)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        INTENT.encode() + b"\n",
+        INTENT.encode() + b"\r\n",  # CRLF: whitespace to json.loads
+        b"  " + INTENT.encode() + b" \t\n",
+        codecs.BOM_UTF8 + INTENT.encode() + b"\n",
+        INTENT.encode("utf-16") + b"\n",
+        INTENT.encode("utf-16-le"),
+        INTENT.encode("utf-32"),
+        INTENT.replace('"j"', '"\\ud800"').encode() + b"\n",  # an escaped lone surrogate
+        INTENT.replace('"j"', '"\ud800"').encode("utf-8", "surrogatepass") + b"\n",
+        INTENT.encode() + INTENT.encode() + b"\n",  # two records on one line
+        INTENT.encode() + b"\n\n",
+        b'{"event":"intent","job":"j","job":"k"}\n',  # duplicate key: the last one wins
+        b'{"event":"intent","job":"j","t":NaN}\n',
+        b"\n",
+    ],
+    ids=[
+        "plain",
+        "crlf",
+        "spaces",
+        "utf8-bom",
+        "utf16-bom",
+        "utf16-le",
+        "utf32",
+        "escaped-surrogate",
+        "raw-surrogate",
+        "two-records",
+        "two-newlines",
+        "dup-key",
+        "nan",
+        "empty",
+    ],
+)
+def test_odd_encodings_get_json_loads_verdict(raw: bytes):
+    """Lines off the fast path (BOMs, UTF-16/32, spaces, extra data) replay as json.loads reads."""
+    check_like_json_loads(raw)
+
+
+@PROPERTY
+@given(ledgers(min_size=1, max_size=1), st.data())
+def test_any_byte_edit_gets_json_loads_verdict(records: list[dict[str, Any]], data: Any):
+    """A line with any bytes replaced gets exactly the verdict (and message) json.loads gives it."""
+    line = lines_of(records)[0]
+    at = data.draw(st.integers(0, len(line)), label="at")
+    width = data.draw(st.integers(0, 3), label="bytes replaced")
+    new = data.draw(st.binary(max_size=4), label="new bytes")
+    check_like_json_loads(line[:at] + new + line[at + width :])
