@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,20 @@ async def test_status_counts_ambiguous_submits_of_a_real_run(
     got = status_json(out)
     assert got["completed"] == stats.completed == 30
     assert got["possible_double_charges"] == stats.possible_double_charges > 0
+
+
+async def test_status_while_a_run_is_appending(start_emulator: StartEmulator, tmp_path: Path):
+    """Snapshots taken while the engine appends never see damage, and the last one is complete."""
+    emu = await start_emulator(seed=7, latency=0.02, latency_jitter=0.01)
+    out = tmp_path / "out"
+    run = asyncio.create_task(run_engine(emu, make_jobs(tmp_path, 60), out, concurrency=10))
+    seen: list[int] = []
+    while not run.done():
+        if (out / "ledger.jsonl").exists():
+            seen.append(read_ledger(out).replay.events)  # raises LedgerDamage if it saw a split
+        await asyncio.sleep(0.002)
+    stats, _ = await run
+    final = status_json(out)
+    assert final["completed"] == stats.completed == 60
+    assert seen == sorted(seen)
+    assert any(0 < n < final["events"] for n in seen)  # some snapshots were taken mid-run
