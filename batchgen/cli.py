@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,12 +20,15 @@ from batchgen import __version__
 from batchgen.client import DEFAULT_API_ROOT
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.errors import LedgerError, ManifestError, ManifestProblem
+from batchgen.ledger import LEDGER_NAME
+from batchgen.lifecycle import LedgerDamage
 from batchgen.manifest import load_manifest
 from batchgen.report import run_summary_lines, summary_lines
 from batchgen.runner import DEFAULT_GRACE, EXIT_STOPPED, run_manifest
 from batchgen.settings import SettingsError
+from batchgen.status import EXIT_DAMAGED, EXIT_MISSING, read_ledger, status_lines, summarize
 
-__all__ = ["EXIT_INVALID", "main", "run", "validate"]
+__all__ = ["EXIT_INVALID", "main", "run", "status", "validate"]
 
 EXIT_INVALID: Final = 3  # the manifest has problems (distinct from click's 2 for bad usage)
 
@@ -281,3 +285,32 @@ def run(
     for line in run_summary_lines(result):
         click.echo(line)
     sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("folder", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def status(folder: Path, as_json: bool) -> None:
+    """Show job counts by state from DIR/ledger.jsonl, read-only (safe while a run is going).
+
+    Exit codes: 0 shown, 2 the ledger is damaged (the line is named), 3 no ledger in DIR.
+    """
+    try:
+        snapshot = read_ledger(folder)
+    except LedgerDamage as exc:
+        click.echo(f"error: {folder / LEDGER_NAME} is damaged at {exc}", err=True)
+        sys.exit(EXIT_DAMAGED)
+    except FileNotFoundError:
+        click.echo(f"error: no ledger at {folder / LEDGER_NAME} (is DIR a run's --out?)", err=True)
+        sys.exit(EXIT_MISSING)
+    except OSError as exc:
+        click.echo(f"error: cannot read {folder / LEDGER_NAME}: {exc}", err=True)
+        sys.exit(EXIT_MISSING)
+    summary = summarize(
+        snapshot.replay, ledger=str(snapshot.path), last_event_at=snapshot.last_event_at
+    )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        for line in status_lines(summary):
+            click.echo(line)
