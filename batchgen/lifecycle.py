@@ -35,7 +35,7 @@ class State(StrEnum):
     FAILED = "failed"
 
 
-@dataclass
+@dataclass(slots=True)  # a million jobs replay into memory: keep each small
 class LedgerJob:
     """What the ledger says about one job."""
 
