@@ -113,3 +113,25 @@ def test_mode_sync_from_the_manifest(tmp_path: Path):
     ]
     again = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
     assert "2 already done" in again.stdout
+
+
+def test_edited_manifest_runs_new_and_changed_jobs_only(tmp_path: Path):
+    """Between runs: a changed job and a new one run; a removed one is left alone and reported."""
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"prompt": f"p{i}"} for i in range(5)]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert (
+        batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path).returncode
+        == 0
+    )
+    rows[0] = {"prompt": "p0 edited"}  # changed: a new id
+    del rows[4]  # removed
+    rows.append({"prompt": "p5"})  # new
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "2 job(s) run: 2 completed" in again.stdout
+    assert "3 already done" in again.stdout
+    assert "2 job(s) no longer in the manifest" in again.stdout  # old p0 and p4
+    assert len(list(out.glob("*.png"))) == 7  # earlier images are left alone
