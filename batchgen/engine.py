@@ -17,24 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.errors import ApiError, LedgerError, TransportError
-from batchgen.jobs import Job, output_path
+from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
-from batchgen.metadata import metadata_row
-from batchgen.models import schema_for
 from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, seeded_rand
 from batchgen.resume import Step, Work
-from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter, store_atomic, verify_image
+from batchgen.runstats import RunStats
+from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, SyncImage, decode_base64
+from batchgen.writer import ImageWriter, checked
 
-__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig", "RunStats"]
+__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
 
 MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
 
@@ -64,34 +63,6 @@ class EngineConfig:
     sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
 
 
-@dataclass
-class RunStats:
-    """Counts of a run, as the engine saw them (the emulator's counters are the cross-check)."""
-
-    jobs: int = 0
-    completed: int = 0
-    failed: Counter[str] = field(default_factory=Counter)  # by kind
-    calls: Counter[str] = field(default_factory=Counter)  # submit, poll, result, download
-    retries: int = 0
-    rate_limited: int = 0
-    resubmits: int = 0  # the server forgot a request (expired): paid again
-    released: int = 0  # left unfinished because the run stopped (a rerun picks them up)
-    reattached: int = 0  # requests paid for by an earlier run, polled instead of resubmitted
-    refetched: int = 0  # completed images whose file was lost, downloaded again
-    possible_double_charges: int = 0  # a submit that may have been billed without an answer
-    stop_reason: str | None = None
-
-    @property
-    def finished(self) -> int:
-        return self.completed + sum(self.failed.values())
-
-    @property
-    def api_calls_per_job(self) -> float:
-        """Requests to the API (not media downloads) per finished job."""
-        api = sum(n for kind, n in self.calls.items() if kind != "download")
-        return api / self.finished if self.finished else 0.0
-
-
 class _JobOver(Exception):
     """Internal: the job's outcome is recorded, or the run is stopping; unwind its task."""
 
@@ -113,7 +84,6 @@ class Engine:
         self._rand = seeded_rand(config.seed)
         self._stopped = asyncio.Event()
         self._result_answers_pending = True  # until the result URL proves otherwise
-        self._metadata: MetadataWriter | None = None
 
     def stop(self, reason: str) -> None:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
@@ -128,7 +98,9 @@ class Engine:
     async def run(self, works: Iterable[Work | Job]) -> RunStats:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
-            self._metadata = metadata
+            self._writer = ImageWriter(
+                self.config.out_dir, self.config.filename, self.ledger, metadata, self.stats
+            )
             try:
                 async with asyncio.TaskGroup() as group:
                     for item in works:
@@ -226,7 +198,7 @@ class Engine:
             self.stats.calls["sync"] += 1
             try:
                 answer = await self.api.run_sync(job.model, dict(job.params))
-                info = await asyncio.to_thread(verify_image, answer.data, _expected_format(job))
+                info = await checked(answer.data, job)
             except ApiError as exc:
                 await self.throttle.probe_result(False)
                 decision = decide(exc.status, phase="sync")
@@ -376,7 +348,7 @@ class Engine:
             try:
                 self.stats.calls["download"] += 1
                 data = await self.api.download(output)
-                return data, await asyncio.to_thread(verify_image, data, _expected_format(job))
+                return data, await checked(data, job)
             except (ApiError, TransportError, InvalidImage):
                 await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
         return None
@@ -388,9 +360,7 @@ class Engine:
         poll: Poll,
         fetched: tuple[bytes, ImageInfo] | None = None,
     ) -> None:
-        """Get the bytes, check they are the image asked for, write atomically, record."""
-        assert self._metadata is not None
-        expected = _expected_format(job)
+        """Get the bytes (retrying per policy), check them, and hand them to the writer."""
         attempt, started = 0, time.monotonic()
         while fetched is None:
             assert poll.output is not None
@@ -400,7 +370,7 @@ class Engine:
                 else:
                     self.stats.calls["download"] += 1
                     data = await self.api.download(poll.output)
-                fetched = data, await asyncio.to_thread(verify_image, data, expected)
+                fetched = data, await checked(data, job)
             except (ApiError, TransportError, InvalidImage, ValueError) as exc:
                 attempt += 1
                 status = exc.status if isinstance(exc, ApiError) else None
@@ -409,27 +379,7 @@ class Engine:
                     job, decision, str(exc), None, attempt, started, request,
                     phase="media", fail_kind="download",
                 )  # fmt: skip
-        data, info = fetched
-        path = output_path(self.config.out_dir, job, info.extension, self.config.filename)
-        await store_atomic(path, data)
-        relative = path.relative_to(self.config.out_dir).as_posix()
-        seed = job.seed if job.seed is not None else poll.seed
-        row = metadata_row(job, relative, request.request_id, poll)
-        await self.ledger.append(
-            "completed",
-            job=job.id,
-            request_id=request.request_id,
-            file=relative,
-            sha256=info.sha256,
-            bytes=info.size,
-            format=info.format,
-            seed=seed,
-            metrics=dict(poll.metrics),
-            output=None if job.params.get("base64") is True else (poll.output or None),
-            row=row,
-        )
-        self.stats.completed += 1
-        await self._metadata.append(row)
+        await self._writer.write(job, request, poll, *fetched)
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -483,12 +433,3 @@ class Engine:
         await self.ledger.append(
             "failed", job=job.id, kind=kind, error=error, request_id=request_id
         )
-
-
-def _expected_format(job: Job) -> str | None:
-    """The image format the job asked for (or the model's default), to check the answer."""
-    fmt = job.params.get("image_format")
-    schema = schema_for(job.model)
-    if fmt is None and schema is not None:
-        fmt = schema.with_defaults({}).get("image_format")
-    return fmt if fmt in ("png", "jpeg", "webp") else None

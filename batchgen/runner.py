@@ -22,12 +22,13 @@ from typing import Any, Final
 
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
-from batchgen.engine import Engine, EngineConfig, RunStats
+from batchgen.engine import Engine, EngineConfig
 from batchgen.jobs import Job
 from batchgen.ledger import LEDGER_NAME, LedgerWriter, completed_rows, load_ledger
 from batchgen.lifecycle import Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.resume import Step, Work, plan
+from batchgen.runstats import RunStats
 from batchgen.sinks import MetadataWriter, file_intact, remove_partials, write_jsonl_atomic
 
 __all__ = [

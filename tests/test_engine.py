@@ -13,12 +13,13 @@ from PIL import Image
 
 from batchgen.client import ApiClient
 from batchgen.emulator import Emulator, parse_fault
-from batchgen.engine import Engine, EngineConfig, RunStats
+from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.manifest import load_manifest
 from batchgen.policy import Backoff
+from batchgen.runstats import RunStats
 
 from .conftest import KEY, StartEmulator
 

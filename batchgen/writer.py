@@ -1,0 +1,76 @@
+"""The last stage of a job: verified bytes -> image file -> ledger `completed` -> metadata row.
+
+The order is the crash-safety contract: the file is complete under its final name before the
+ledger says so, and the ledger says so before the metadata row is appended (the metadata is rebuilt
+from the ledger after every run, so a crash between the two costs nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from batchgen.jobs import Job, output_path
+from batchgen.ledger import LedgerWriter
+from batchgen.metadata import metadata_row
+from batchgen.models import schema_for
+from batchgen.runstats import RunStats
+from batchgen.sinks import ImageInfo, MetadataWriter, store_atomic, verify_image
+from batchgen.wire import Poll, Submitted
+
+__all__ = ["ImageWriter", "checked", "expected_format"]
+
+
+class ImageWriter:
+    def __init__(
+        self,
+        out_dir: Path,
+        filename: str,
+        ledger: LedgerWriter,
+        metadata: MetadataWriter,
+        stats: RunStats,
+    ) -> None:
+        self.out_dir = out_dir
+        self.filename = filename
+        self.ledger = ledger
+        self.metadata = metadata
+        self.stats = stats
+
+    async def write(
+        self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
+    ) -> None:
+        """Store a verified image atomically, then record it in the ledger and the metadata."""
+        path = output_path(self.out_dir, job, info.extension, self.filename)
+        await store_atomic(path, data)
+        relative = path.relative_to(self.out_dir).as_posix()
+        seed = job.seed if job.seed is not None else poll.seed
+        row = metadata_row(job, relative, request.request_id, poll)
+        await self.ledger.append(
+            "completed",
+            job=job.id,
+            request_id=request.request_id,
+            file=relative,
+            sha256=info.sha256,
+            bytes=info.size,
+            format=info.format,
+            seed=seed,
+            metrics=dict(poll.metrics),
+            output=None if job.params.get("base64") is True else (poll.output or None),
+            row=row,
+        )
+        self.stats.completed += 1
+        await self.metadata.append(row)
+
+
+def expected_format(job: Job) -> str | None:
+    """The image format the job asked for (or the model's default), to check the answer."""
+    fmt = job.params.get("image_format")
+    schema = schema_for(job.model)
+    if fmt is None and schema is not None:
+        fmt = schema.with_defaults({}).get("image_format")
+    return fmt if fmt in ("png", "jpeg", "webp") else None
+
+
+async def checked(data: bytes, job: Job) -> ImageInfo:
+    """`verify_image` in a thread (a full decode), against the format `job` asked for."""
+    return await asyncio.to_thread(verify_image, data, expected_format(job))
