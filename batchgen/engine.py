@@ -61,6 +61,8 @@ class EngineConfig:
     backoff: Backoff = field(default_factory=Backoff)
     seed: int = 0  # jitter stream: a run replays the same way
     sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
+    price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
+    budget_usd: float | None = None  # stop submitting before projected spend passes this
 
 
 class _JobOver(Exception):
@@ -83,6 +85,8 @@ class Engine:
         self._writers = asyncio.Semaphore(config.writers)
         self._rand = seeded_rand(config.seed)
         self._stopped = asyncio.Event()
+        self._accepted_at: dict[str, float] = {}  # job id -> monotonic time of its acceptance
+        self._reserved: set[str] = set()  # accepted jobs whose cost is not counted yet
         self._result_answers_pending = True  # until the result URL proves otherwise
 
     def stop(self, reason: str) -> None:
@@ -99,7 +103,7 @@ class Engine:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             self._writer = ImageWriter(
-                self.config.out_dir, self.config.filename, self.ledger, metadata, self.stats
+                self.config.out_dir, self.config.filename, self.ledger, metadata
             )
             try:
                 async with asyncio.TaskGroup() as group:
@@ -132,6 +136,7 @@ class Engine:
                 request, poll, fetched = await self._sync(work)
             else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
                 request, poll = await self._until_final(work)
+            accepted_at = self._accepted_at.pop(job.id, None)
             if poll.state == "FAILED":
                 await self._fail(job, "server", poll.error or "FAILED", request.request_id)
                 return
@@ -139,12 +144,13 @@ class Engine:
             self.throttle.release_slot()  # the server is done; downloads have their own cap
             slot_held = False
             try:
-                await self._store(job, request, poll, fetched)
+                await self._store(job, request, poll, fetched, accepted_at)
             finally:
                 self._writers.release()
         except _JobOver:
-            pass
+            self._accepted_at.pop(job.id, None)
         finally:
+            self._unreserve(job.id)
             if slot_held:
                 self.throttle.release_slot()
 
@@ -159,6 +165,53 @@ class Engine:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pending
 
+    async def _admit(self, job: Job) -> None:
+        """Wait for a rate-limit token; then refuse (release the job) if the run is stopping or
+        one more paid job could pass the budget or the reported balance."""
+        await self._until_stopped(self.throttle.before_submit())
+        reason = self._money_stop()
+        if reason is not None:
+            self.stop(reason)
+        if self.stopping:
+            await self._release(job, self.stats.stop_reason)
+            raise _JobOver
+        self._reserve(job.id)  # before the submit: concurrent submitters see each other
+
+    def _reserve(self, job_id: str) -> None:
+        self._reserved.add(job_id)
+        self.stats.in_flight = len(self._reserved)
+
+    def _unreserve(self, job_id: str) -> None:
+        self._reserved.discard(job_id)
+        self.stats.in_flight = len(self._reserved)
+
+    def _money_stop(self) -> str | None:
+        """Why submitting one more job is unaffordable, or None. Projected spend = completed
+        jobs' cost + a reservation for every job in flight and for this one."""
+        price = self._price()
+        if price is None:
+            return None
+        budget = self.config.budget_usd
+        committed = (self.stats.in_flight + 1) * price
+        if budget is not None and self.stats.spend + committed > budget + 1e-9:
+            return (
+                f"budget reached: ${self.stats.spend:.2f} spent + ${committed - price:.2f} in "
+                f"flight; one more image (${price:.2f}) would pass budget_usd ${budget:.2f}"
+            )
+        credits = self.stats.remaining_credits
+        if credits is not None and committed > credits + 1e-9:
+            return (
+                f"the account balance (${credits:.2f} reported) would not cover the jobs in "
+                "flight and one more: top up, then run the same command to resume"
+            )
+        return None
+
+    def _price(self) -> float | None:
+        """The expected cost of the next image: the average charged so far, else the price."""
+        if self.stats.completed and self.stats.spend > 0:
+            return self.stats.spend / self.stats.completed
+        return self.config.price_per_image
+
     async def _until_final(self, work: Work) -> tuple[Submitted, Poll]:
         """Submit (or re-attach) and follow; resubmit a bounded number of times if forgotten."""
         job = work.job
@@ -172,9 +225,12 @@ class Engine:
                 request, age = work.request, work.age
             else:
                 request, age = await self._submit(job), 0.0
+            self._accepted_at[job.id] = time.monotonic() - age
+            self._reserve(job.id)  # until its cost is counted (or it fails): see _money_stop
             poll = await self._follow(job, request, age)
             if poll is not None:
                 return request, poll
+            self._unreserve(job.id)
             if expiries < MAX_EXPIRIES:
                 self.stats.resubmits += 1  # a new, paid submit
         error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
@@ -190,14 +246,17 @@ class Engine:
             self.stats.possible_double_charges += 1
         attempt, started = 0, time.monotonic()
         while True:
-            await self._until_stopped(self.throttle.before_submit())
-            if self.stopping:
-                await self._release(job, self.stats.stop_reason)
-                raise _JobOver
+            await self._admit(job)
             await self.ledger.append("intent", job=job.id, attempt=attempt)
             self.stats.calls["sync"] += 1
+            self._accepted_at[job.id] = time.monotonic()
+            self._reserve(job.id)  # a blocking call is a job in flight, and a reservation
             try:
-                answer = await self.api.run_sync(job.model, dict(job.params))
+                try:
+                    answer = await self.api.run_sync(job.model, dict(job.params))
+                except BaseException:
+                    self._unreserve(job.id)
+                    raise
                 info = await checked(answer.data, job)
             except ApiError as exc:
                 await self.throttle.probe_result(False)
@@ -235,10 +294,7 @@ class Engine:
         """POST until accepted (the request id is then durable)."""
         attempt, started = 0, time.monotonic()
         while True:
-            await self._until_stopped(self.throttle.before_submit())
-            if self.stopping:
-                await self._release(job, self.stats.stop_reason)
-                raise _JobOver
+            await self._admit(job)
             await self.ledger.append("intent", job=job.id, attempt=attempt)
             self.stats.calls["submit"] += 1
             try:
@@ -359,6 +415,7 @@ class Engine:
         request: Submitted,
         poll: Poll,
         fetched: tuple[bytes, ImageInfo] | None = None,
+        accepted_at: float | None = None,
     ) -> None:
         """Get the bytes (retrying per policy), check them, and hand them to the writer."""
         attempt, started = 0, time.monotonic()
@@ -380,6 +437,8 @@ class Engine:
                     phase="media", fail_kind="download",
                 )  # fmt: skip
         await self._writer.write(job, request, poll, *fetched)
+        total = time.monotonic() - accepted_at if accepted_at is not None else None
+        self.stats.complete(_cost(poll, self.config.price_per_image), dict(poll.metrics), total)
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -429,7 +488,15 @@ class Engine:
         await self.ledger.append("unknown", job=job.id, error=error)
 
     async def _fail(self, job: Job, kind: str, error: str, request_id: str | None) -> None:
-        self.stats.failed[kind] += 1
+        self.stats.fail(kind, job.id, error)
         await self.ledger.append(
             "failed", job=job.id, kind=kind, error=error, request_id=request_id
         )
+
+
+def _cost(poll: Poll, price: float | None) -> float:
+    """What a completed job cost: the server's figure when it gives one, else the set price."""
+    cost = poll.metrics.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+        return float(cost)
+    return price or 0.0

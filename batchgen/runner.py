@@ -161,6 +161,8 @@ async def run_manifest(
                 filename=settings.filename,
                 typical_seconds=typical,
                 sync=settings.mode == "sync",
+                price_per_image=settings.price_for(schema),
+                budget_usd=settings.budget_usd,
             ),
         )
         await ledger.append("run", model=loaded.model, manifest=str(loaded.path))

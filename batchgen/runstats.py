@@ -5,10 +5,16 @@
 
 from __future__ import annotations
 
+import math
+import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["RunStats"]
+__all__ = ["EXAMPLES_PER_KIND", "RunStats", "percentile"]
+
+EXAMPLES_PER_KIND = 3
 
 
 @dataclass
@@ -27,6 +33,36 @@ class RunStats:
     refetched: int = 0  # completed images whose file was lost, downloaded again
     possible_double_charges: int = 0  # a submit that may have been billed without an answer
     stop_reason: str | None = None
+    in_flight: int = 0  # accepted by the server, not finished yet
+    spend: float = 0.0  # USD of completed jobs (the server's metrics.cost, else the set price)
+    remaining_credits: float | None = None  # the latest balance the server reported
+    examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # kind -> a few
+    # Seconds per completed job; arrays of doubles keep a million samples in 8 MB each.
+    latency: dict[str, array[float]] = field(
+        default_factory=lambda: {k: array("d") for k in ("queue", "inference", "total")}
+    )
+    started: float = field(default_factory=time.monotonic)
+
+    def fail(self, kind: str, job_id: str, error: str) -> None:
+        """Count a failure and keep the first few of each kind as examples for the summary."""
+        self.failed[kind] += 1
+        kept = self.examples.setdefault(kind, [])
+        if len(kept) < EXAMPLES_PER_KIND:
+            kept.append({"job": job_id, "error": error})
+
+    def complete(self, cost: float, metrics: dict[str, Any], total_seconds: float | None) -> None:
+        """Count a completed job: its cost, reported balance and timings."""
+        self.completed += 1
+        self.spend += cost
+        remaining = metrics.get("remaining_credits")
+        if isinstance(remaining, int | float) and not isinstance(remaining, bool):
+            self.remaining_credits = float(remaining)
+        for key, name in (("queue_time", "queue"), ("inference_time", "inference")):
+            value = metrics.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                self.latency[name].append(float(value))
+        if total_seconds is not None:
+            self.latency["total"].append(total_seconds)
 
     @property
     def finished(self) -> int:
@@ -37,3 +73,12 @@ class RunStats:
         """Requests to the API (not media downloads) per finished job."""
         api = sum(n for kind, n in self.calls.items() if kind != "download")
         return api / self.finished if self.finished else 0.0
+
+
+def percentile(samples: array[float] | list[float], q: float) -> float | None:
+    """The q-th percentile (0-100, nearest rank) of `samples`, or None when there are none."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]

@@ -14,7 +14,6 @@ from batchgen.jobs import Job, output_path
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
-from batchgen.runstats import RunStats
 from batchgen.sinks import ImageInfo, MetadataWriter, store_atomic, verify_image
 from batchgen.wire import Poll, Submitted
 
@@ -28,13 +27,11 @@ class ImageWriter:
         filename: str,
         ledger: LedgerWriter,
         metadata: MetadataWriter,
-        stats: RunStats,
     ) -> None:
         self.out_dir = out_dir
         self.filename = filename
         self.ledger = ledger
         self.metadata = metadata
-        self.stats = stats
 
     async def write(
         self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
@@ -58,7 +55,6 @@ class ImageWriter:
             output=None if job.params.get("base64") is True else (poll.output or None),
             row=row,
         )
-        self.stats.completed += 1
         await self.metadata.append(row)
 
 

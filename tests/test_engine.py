@@ -150,16 +150,18 @@ async def test_unknown_model_stops_before_any_image(emu: Emulator, tmp_path: Pat
 
 async def test_credits_run_out_mid_run(start_emulator: StartEmulator, tmp_path: Path):
     """Out of credits: no new submits, jobs in flight finish and are written, the stop says why."""
-    emu = await start_emulator(credits=0.12 * 10, latency=0.1, latency_jitter=0.0)
+    # The balance runs out before any result has reported it, so the server's 406 is the signal.
+    emu = await start_emulator(credits=0.12 * 3, latency=0.3, latency_jitter=0.0)
     stats, _ = await run_engine(emu, make_jobs(tmp_path, 30), tmp_path / "out", concurrency=4)
     assert stats.stop_reason is not None
     assert "out of credits" in stats.stop_reason
     server = emu.stats()
-    assert server["submits_accepted"] == 10
+    assert server["submits_accepted"] == 3
+    assert server["responses"]["406"] >= 1
     assert server["in_flight"] == 0
-    assert stats.completed == 10
+    assert stats.completed == 3
     completed = [r for r in ledger_records(tmp_path / "out") if r["event"] == "completed"]
-    assert len(completed) == 10
+    assert len(completed) == 3
 
 
 async def test_expired_request_is_resubmitted_and_completes(emu: Emulator, tmp_path: Path):
@@ -251,3 +253,29 @@ async def test_sync_mode_faults(start_emulator: StartEmulator, tmp_path: Path):
     server = emu.stats()
     assert server["duplicate_paid_submits"] == 0
     assert server["faults"].get("sync:reset", 0) == len(failed)
+
+
+async def test_budget_stops_submitting_before_the_cap(emu: Emulator, tmp_path: Path):
+    """With budget_usd, no submit is sent once projected spend would pass it; paid jobs finish."""
+    stats, _ = await run_engine(
+        emu, make_jobs(tmp_path, 20), tmp_path / "out", concurrency=3, budget_usd=0.6,
+        price_per_image=0.12,
+    )  # fmt: skip
+    assert stats.stop_reason is not None
+    assert "budget reached" in stats.stop_reason
+    server = emu.stats()
+    assert server["submits_accepted"] == stats.completed <= 5
+    assert server["credits_spent"] <= 0.6 + 1e-9
+    assert stats.spend == pytest.approx(server["credits_spent"])
+
+
+async def test_reported_balance_stops_the_run_before_the_server_refuses(
+    start_emulator: StartEmulator, tmp_path: Path
+):
+    """remaining_credits from results is watched: the run stops before any 406."""
+    emu = await start_emulator(credits=1.0, latency=0.05)
+    stats, _ = await run_engine(emu, make_jobs(tmp_path, 20), tmp_path / "out", concurrency=2)
+    assert stats.stop_reason is not None
+    assert "balance" in stats.stop_reason
+    assert "406" not in emu.stats()["responses"]
+    assert stats.completed >= 5
