@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,8 +24,14 @@ from batchgen.errors import LedgerError, ManifestError, ManifestProblem
 from batchgen.ledger import LEDGER_NAME
 from batchgen.lifecycle import LedgerDamage
 from batchgen.manifest import load_manifest
-from batchgen.report import run_summary_lines, summary_lines
-from batchgen.runner import DEFAULT_GRACE, EXIT_STOPPED, run_manifest
+from batchgen.report import dry_run_lines, run_summary_lines, summary_lines
+from batchgen.runner import (
+    DEFAULT_GRACE,
+    DEFAULT_STATUS_INTERVAL,
+    EXIT_STOPPED,
+    plan_resume,
+    run_manifest,
+)
 from batchgen.settings import SettingsError
 from batchgen.status import EXIT_DAMAGED, EXIT_MISSING, read_ledger, status_lines, summarize
 
@@ -214,6 +221,19 @@ def _report_invalid(
 @click.option("--emulator", is_flag=True, help="Run against the built-in emulator (no key needed).")
 @click.option("--retry-failed", is_flag=True, help="Run again the jobs that failed before.")
 @click.option(
+    "--budget-usd", type=click.FloatRange(min=0), help="Stop submitting before spend passes this."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display; just the summary.")
+@click.option("--verbose", "-v", is_flag=True, help="Also log every finished job (stderr).")
+@click.option(
+    "--status-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_STATUS_INTERVAL,
+    show_default=True,
+    help="Seconds between JSON status lines when stderr is not a terminal.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and plan the resume; send nothing.")
+@click.option(
     "--sync", "sync", is_flag=True, default=None, help="One blocking v1 call per job (mode: sync)."
 )
 @click.option(
@@ -240,6 +260,11 @@ def run(
     key_file: Path | None,
     emulator: bool,
     retry_failed: bool,
+    budget_usd: float | None,
+    quiet: bool,
+    verbose: bool,
+    status_interval: float,
+    dry_run: bool,
     sync: bool | None,
     grace: float,
     expect_seconds: float | None,
@@ -257,7 +282,13 @@ def run(
         "rpm": rpm,
         "count_polls": count_polls,
         "mode": "sync" if sync else None,
+        "budget_usd": budget_usd,
     }
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if dry_run:
+        _dry_run(manifest, model, out, overrides, retry_failed)
+        return
     try:
         result = asyncio.run(
             run_manifest(
@@ -272,6 +303,8 @@ def run(
                 handle_signals=True,
                 grace=grace,
                 expect_seconds=expect_seconds,
+                quiet=quiet,
+                status_interval=status_interval,
             )
         )
     except ManifestError as exc:
@@ -314,3 +347,28 @@ def status(folder: Path, as_json: bool) -> None:
     else:
         for line in status_lines(summary):
             click.echo(line)
+
+
+def _dry_run(
+    manifest: Path,
+    model: str | None,
+    out: Path | None,
+    overrides: dict[str, Any],
+    retry_failed: bool,
+) -> None:
+    """Everything up to the first request: validation, the resume plan, cost and time."""
+    try:
+        loaded = load_manifest(manifest, model=model, overrides=overrides)
+        scan = loaded.scan(sample=0)
+        if not scan.ok:
+            _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
+        plan = plan_resume(loaded, out, retry_failed=retry_failed)
+    except ManifestError as exc:
+        _report_invalid(exc.problems, exc.total)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except LedgerError as exc:
+        click.echo(f"stopped: {exc}", err=True)
+        sys.exit(EXIT_STOPPED)
+    for line in dry_run_lines(loaded, plan):
+        click.echo(line)

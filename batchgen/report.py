@@ -4,13 +4,14 @@ read them."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from batchgen.estimate import estimate, format_duration
 from batchgen.jobs import Job
 from batchgen.manifest import Manifest, Scan
 from batchgen.runner import RunResult
 
-__all__ = ["run_summary_lines", "summary_lines"]
+__all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
 
 
 def _job_line(job: Job) -> str:
@@ -76,8 +77,46 @@ def run_summary_lines(result: RunResult) -> list[str]:
             f"possible double charges: {st.possible_double_charges} "
             "(a submit was sent but its answer was lost; see 'unknown' in the ledger)"
         )
+    summary = result.summary
+    total = summary["latency_seconds"]["total"]
+    if total["p50"] is not None:
+        lines.append(
+            f"latency p50/p95: {total['p50']:.2f}/{total['p95']:.2f} s end to end; "
+            f"spend ${summary['spend_usd']:.2f}; wall {summary['wall_seconds']:.1f} s"
+            + (
+                f" (floor {summary['floor_seconds']:.1f} s)"
+                if summary["floor_seconds"] is not None
+                else ""
+            )
+        )
     if st.stop_reason:
         lines.append(f"stopped: {st.stop_reason}")
+    for kind, group in summary["failures"].items():
+        for example in group["examples"][:2]:
+            lines.append(f"  failed ({kind}) {example['job']}: {example['error']}")
     out = result.out_dir
-    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl)")
+    extra = ", failed.jsonl" if summary["outcome"]["failed"] or result.resumed.failed else ""
+    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
+    return lines
+
+
+def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
+    """What `run` would do now, from the resume plan: counts per step, cost and time to go."""
+    to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
+    est = estimate(to_pay, manifest.settings, manifest.schema)
+    lines = [
+        f"{manifest.path}: {sum(v for k, v in steps.items() if k != 'removed'):,} job(s)",
+        f"  already done            {steps['done']:,}",
+        f"  failed, left alone      {steps['failed']:,}  (--retry-failed to retry)",
+        f"  in flight, re-attach    {steps['attach']:,}  (polled, not paid again)",
+        f"  lost images, re-fetch   {steps['refetch']:,}",
+        f"  to submit               {steps['submit']:,}",
+        f"  to submit again         {steps['resubmit_unknown'] + steps['resubmit_expired']:,}"
+        f"  ({steps['resubmit_unknown']} possible double charge(s))",
+    ]
+    if steps["removed"]:
+        lines.append(f"  no longer in manifest   {steps['removed']:,}  (left alone)")
+    cost = "unknown" if est.cost_usd is None else f"${est.cost_usd:,.2f}"
+    lines.append(f"to pay for: {to_pay:,} image(s), {cost}, about {format_duration(est.seconds)}")
+    lines.append("dry run: nothing was sent")
     return lines

@@ -15,24 +15,30 @@ import secrets
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
+from batchgen.errors import LedgerError
+from batchgen.finish import finish_outputs, write_summary
 from batchgen.jobs import Job
-from batchgen.ledger import LEDGER_NAME, LedgerWriter, completed_rows, load_ledger
-from batchgen.lifecycle import Replay, State, replay
+from batchgen.ledger import LEDGER_NAME, LedgerWriter, load_ledger
+from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
+from batchgen.progress import Reporter
 from batchgen.resume import Step, Work, plan
 from batchgen.runstats import RunStats
-from batchgen.sinks import MetadataWriter, file_intact, remove_partials, write_jsonl_atomic
+from batchgen.sinks import file_intact, remove_partials
+from batchgen.summary import RunShape, final_summary, snapshot
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_STATUS_INTERVAL",
     "EMULATOR_MINUTE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -41,7 +47,7 @@ __all__ = [
     "EXIT_STOPPED",
     "ResumeCounts",
     "RunResult",
-    "rebuild_metadata",
+    "plan_resume",
     "run_manifest",
 ]
 
@@ -53,6 +59,7 @@ EXIT_INTERRUPTED: Final = 130
 EMULATOR_MINUTE: Final = 1.0  # seconds that a rate-limit minute lasts against --emulator
 RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
 DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
+DEFAULT_STATUS_INTERVAL: Final = 30.0  # seconds between JSON status lines when not on a terminal
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class RunResult:
     out_dir: Path
     resumed: ResumeCounts
     interrupted: bool
+    summary: dict[str, Any]  # also in DIR/summary.json
     server: dict[str, Any] | None = None  # the emulator's counters, when it was used
 
     @property
@@ -70,11 +78,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.stats.stop_reason is not None:
-            return EXIT_STOPPED
-        return EXIT_FAILED if sum(self.stats.failed.values()) else EXIT_OK
+        return int(self.summary["exit_code"])
 
 
 @dataclass
@@ -100,6 +104,9 @@ async def run_manifest(
     handle_signals: bool = False,
     grace: float = DEFAULT_GRACE,
     expect_seconds: float | None = None,
+    quiet: bool = False,
+    status_interval: float = DEFAULT_STATUS_INTERVAL,
+    status_stream: TextIO | None = None,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
@@ -167,12 +174,88 @@ async def run_manifest(
         )
         await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
         works = _works(loaded.jobs(), past, out_dir, counts, retry_failed=retry_failed)
-        async with _signals(engine, handle_signals, grace) as signalled:
-            await engine.run(works)
-            interrupted = signalled()
+        shape = RunShape(scan.count, settings.rpm, window, settings.concurrency, typical)
+        started = time.monotonic()
+        stream = status_stream or sys.stderr
+        reporter = Reporter(
+            lambda: snapshot(
+                engine.stats,
+                shape,
+                counts.done,
+                time.monotonic() - started,
+                settings.price_for(schema),
+            ),
+            mode=Reporter.choose(quiet, stream),
+            interval=status_interval,
+            stream=stream,
+        )
+        watching = asyncio.create_task(reporter.run())
+        try:
+            async with _signals(engine, handle_signals, grace) as signalled:
+                await engine.run(works)
+                interrupted = signalled()
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+        wall = time.monotonic() - started
         server = emu.stats(detail=False) if emu is not None else None
-    await asyncio.to_thread(rebuild_metadata, out_dir)
-    return RunResult(engine.stats, out_dir, counts, interrupted, server)
+    await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
+    exit_code = _exit_code(engine.stats, interrupted)
+    summary = final_summary(
+        engine.stats,
+        shape,
+        skipped=counts.done,
+        failed_earlier=counts.failed,
+        removed=counts.removed,
+        wall=wall,
+        exit_code=exit_code,
+    )
+    await asyncio.to_thread(write_summary, out_dir, summary)
+    return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
+
+
+def _exit_code(stats: RunStats, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if stats.stop_reason is not None:
+        return EXIT_STOPPED
+    return EXIT_FAILED if sum(stats.failed.values()) else EXIT_OK
+
+
+def plan_resume(
+    manifest: Manifest, out: Path | None = None, *, retry_failed: bool = False
+) -> Counter[str]:
+    """What a run would do, read-only (a dry run): jobs per resume step, nothing sent or changed.
+
+    Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
+    double charge), resubmit_expired, removed (in the ledger, not in the manifest).
+    """
+    out_dir = out if out is not None else Path(manifest.settings.output)
+    ledger_path = out_dir / LEDGER_NAME
+    past = Replay()
+    if ledger_path.exists():
+        with ledger_path.open("rb") as handle:
+            try:
+                past = replay(handle)
+            except LedgerDamage as exc:
+                raise LedgerError(f"{ledger_path}: {exc}") from None
+    counts = ResumeCounts()
+    steps: Counter[str] = Counter()
+    for work in _works(manifest.jobs(), past, out_dir, counts, retry_failed=retry_failed):
+        if work.step is Step.SUBMIT:
+            key = (
+                "resubmit_unknown"
+                if work.ambiguous
+                else "resubmit_expired"
+                if work.expired
+                else "submit"
+            )
+        else:
+            key = work.step.value
+        steps[key] += 1
+    steps.update(done=counts.done, failed=counts.failed, removed=counts.removed)
+    return steps
 
 
 def _works(
@@ -200,20 +283,6 @@ def _works(
         else:
             yield work
     counts.removed = len(earlier)
-
-
-def rebuild_metadata(out_dir: Path) -> int:
-    """Rewrite metadata.jsonl from the ledger: one row per completed job, none twice.
-
-    Rows are appended live during a run; a crash between an image and its row (or a re-download
-    of a lost file) would leave the file short or doubled, so every run ends by deriving it anew.
-    """
-    ledger_path = out_dir / LEDGER_NAME
-    if not ledger_path.exists():
-        return 0
-    with ledger_path.open("rb") as handle:
-        final = replay(handle)
-    return write_jsonl_atomic(out_dir / MetadataWriter.NAME, completed_rows(ledger_path, final))
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,66 @@
+"""The end of a run: the output folder's derived files, rebuilt from the ledger.
+
+`metadata.jsonl` (one row per completed job), `failed.jsonl` (a manifest of the failed jobs, to
+inspect, validate or run elsewhere) and `summary.json`. They are derived, never the source of
+truth: every run ends by writing them anew, so a crash in the middle of one costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from batchgen.jobs import Job
+from batchgen.ledger import LEDGER_NAME, completed_rows
+from batchgen.lifecycle import Replay, State, replay
+from batchgen.sinks import MetadataWriter, write_jsonl_atomic
+
+__all__ = ["FAILED_NAME", "SUMMARY_NAME", "failed_row", "finish_outputs", "write_summary"]
+
+FAILED_NAME: Final = "failed.jsonl"
+SUMMARY_NAME: Final = "summary.json"
+_GENERATED_ID_PREFIX: Final = "j-"
+
+
+def failed_row(job: Job, failure: str | None) -> dict[str, Any]:
+    """A JSONL manifest row that reproduces `job`, with its last error as an annotation.
+
+    Generated ids (`j-…`) are reserved, so they travel as the `_job` annotation; explicit ids are
+    kept as `id`. The seed is the resolved one, so a rerun makes the same image.
+    """
+    row: dict[str, Any] = {}
+    if not job.id.startswith(_GENERATED_ID_PREFIX):
+        row["id"] = job.id
+    row["model"] = job.model
+    row.update(job.params)
+    row.update(job.annotations)
+    row["_job"] = job.id
+    row["_error"] = failure or "failed"
+    return row
+
+
+def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
+    """Rewrite metadata.jsonl and failed.jsonl from the ledger; returns the final replay.
+
+    `jobs` is the manifest's job stream, read only to find the failed jobs' parameters.
+    """
+    ledger_path = out_dir / LEDGER_NAME
+    if not ledger_path.exists():
+        return Replay()
+    with ledger_path.open("rb") as handle:
+        final = replay(handle)
+    write_jsonl_atomic(out_dir / MetadataWriter.NAME, completed_rows(ledger_path, final))
+    failed = {job_id for job_id, job in final.jobs.items() if job.state is State.FAILED}
+    target = out_dir / FAILED_NAME
+    if failed:
+        rows = (failed_row(job, final.jobs[job.id].failure) for job in jobs if job.id in failed)
+        write_jsonl_atomic(target, rows)
+    else:
+        target.unlink(missing_ok=True)  # nothing failed (any more): no stale list
+    return final
+
+
+def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
+    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
