@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from batchgen.wire import Poll, Submitted, SyncImage, decode_base64
 from batchgen.writer import ImageWriter, checked
 
 __all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
+
+log = logging.getLogger("batchgen")
 
 MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
 
@@ -93,6 +96,7 @@ class Engine:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
         if self.stats.stop_reason is None:
             self.stats.stop_reason = reason
+            log.warning("stopping: %s", reason)
         self._stopped.set()
 
     @property
@@ -439,6 +443,7 @@ class Engine:
         await self._writer.write(job, request, poll, *fetched)
         total = time.monotonic() - accepted_at if accepted_at is not None else None
         self.stats.complete(_cost(poll, self.config.price_per_image), dict(poll.metrics), total)
+        log.info("done %s (request %s)", job.id, request.request_id)
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -489,6 +494,7 @@ class Engine:
 
     async def _fail(self, job: Job, kind: str, error: str, request_id: str | None) -> None:
         self.stats.fail(kind, job.id, error)
+        log.info("failed %s (%s): %s", job.id, kind, error)
         await self.ledger.append(
             "failed", job=job.id, kind=kind, error=error, request_id=request_id
         )
