@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from batchgen.budget import job_cost, unaffordable
 from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
@@ -173,7 +174,7 @@ class Engine:
         """Wait for a rate-limit token; then refuse (release the job) if the run is stopping or
         one more paid job could pass the budget or the reported balance."""
         await self._until_stopped(self.throttle.before_submit())
-        reason = self._money_stop()
+        reason = unaffordable(self.stats, self.config.price_per_image, self.config.budget_usd)
         if reason is not None:
             self.stop(reason)
         if self.stopping:
@@ -189,33 +190,6 @@ class Engine:
         self._reserved.discard(job_id)
         self.stats.in_flight = len(self._reserved)
 
-    def _money_stop(self) -> str | None:
-        """Why submitting one more job is unaffordable, or None. Projected spend = completed
-        jobs' cost + a reservation for every job in flight and for this one."""
-        price = self._price()
-        if price is None:
-            return None
-        budget = self.config.budget_usd
-        committed = (self.stats.in_flight + 1) * price
-        if budget is not None and self.stats.spend + committed > budget + 1e-9:
-            return (
-                f"budget reached: ${self.stats.spend:.2f} spent + ${committed - price:.2f} in "
-                f"flight; one more image (${price:.2f}) would pass budget_usd ${budget:.2f}"
-            )
-        credits = self.stats.remaining_credits
-        if credits is not None and committed > credits + 1e-9:
-            return (
-                f"the account balance (${credits:.2f} reported) would not cover the jobs in "
-                "flight and one more: top up, then run the same command to resume"
-            )
-        return None
-
-    def _price(self) -> float | None:
-        """The expected cost of the next image: the average charged so far, else the price."""
-        if self.stats.completed and self.stats.spend > 0:
-            return self.stats.spend / self.stats.completed
-        return self.config.price_per_image
-
     async def _until_final(self, work: Work) -> tuple[Submitted, Poll]:
         """Submit (or re-attach) and follow; resubmit a bounded number of times if forgotten."""
         job = work.job
@@ -230,7 +204,7 @@ class Engine:
             else:
                 request, age = await self._submit(job), 0.0
             self._accepted_at[job.id] = time.monotonic() - age
-            self._reserve(job.id)  # until its cost is counted (or it fails): see _money_stop
+            self._reserve(job.id)  # until its cost is counted (or it fails): see budget.py
             poll = await self._follow(job, request, age)
             if poll is not None:
                 return request, poll
@@ -442,7 +416,9 @@ class Engine:
                 )  # fmt: skip
         await self._writer.write(job, request, poll, *fetched)
         total = time.monotonic() - accepted_at if accepted_at is not None else None
-        self.stats.complete(_cost(poll, self.config.price_per_image), dict(poll.metrics), total)
+        self.stats.complete(
+            job_cost(poll.metrics, self.config.price_per_image), dict(poll.metrics), total
+        )
         log.info("done %s (request %s)", job.id, request.request_id)
 
     # -- decisions ---------------------------------------------------------------------------------
@@ -498,11 +474,3 @@ class Engine:
         await self.ledger.append(
             "failed", job=job.id, kind=kind, error=error, request_id=request_id
         )
-
-
-def _cost(poll: Poll, price: float | None) -> float:
-    """What a completed job cost: the server's figure when it gives one, else the set price."""
-    cost = poll.metrics.get("cost")
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
-        return float(cost)
-    return price or 0.0
