@@ -1,0 +1,268 @@
+"""batchgen against the official SDK and against the physical floor, in one command.
+
+    python bench/run.py [--quick] [--only 1a,1b,2,3,4] [--out bench/results/latest.json]
+
+Every measurement gets a fresh emulator in its own process (bench/emu.py) and a fresh client
+process (bench/clients.py), so the emulator's counters, the CPU time and the peak RSS belong to
+that one client. What each scenario measures, and the latest tables, are in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emu import EmulatorProcess
+
+HERE = Path(__file__).resolve().parent
+CHAOS = ("*:429=0.10", "status:503=0.025", "result:502=0.025", "submit:accepted-503=0.025",
+         "submit:500=0.025", "*:reset=0.02", "media:truncate=0.01")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """N jobs at concurrency C against an emulator whose latency is L +/- J (scenario time)."""
+
+    key: str
+    title: str
+    jobs: int
+    concurrency: int
+    latency: float  # seconds, as the emulator serves it (already scaled)
+    jitter: float
+    scale: float = 1.0  # scenario seconds per real second: rate window = 60 * scale
+    rpm: int | None = None
+    count_polls: bool = False
+    faults: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ("batchgen", "sdk")
+
+    def floor(self) -> float:
+        """max(N / rpm, N x L / C) + L, with the rpm window in the scenario's time."""
+        by_rate = self.jobs / self.rpm * 60.0 * self.scale if self.rpm else 0.0
+        return max(by_rate, self.jobs * self.latency / self.concurrency) + self.latency
+
+    def emulator(self) -> dict[str, Any]:
+        return {
+            "workers": self.concurrency,
+            "latency": self.latency,
+            "latency_jitter": self.jitter,
+            "seed": 7,
+            "rpm": self.rpm,
+            "rate_window": 60.0 * self.scale,
+            "count_polls": self.count_polls,
+            "faults": list(self.faults),
+            "fault_reset_seconds": 1.0 * self.scale,  # an injected 429 says "retry in 1 s"
+        }
+
+    def client(self, name: str, url: str) -> dict[str, Any]:
+        return {
+            "client": name,
+            "url": url,
+            "jobs": self.jobs,
+            "concurrency": self.concurrency,
+            "latency": self.latency,
+            "scale": self.scale,
+            "rpm": self.rpm,
+            "count_polls": self.count_polls,
+        }
+
+
+@dataclass
+class Row:
+    scenario: str
+    client: str
+    jobs: int
+    concurrency: int
+    latency: float
+    wall_s: float
+    floor_s: float
+    wall_floor: float
+    completed: int
+    failed: int
+    calls_per_job: float  # submit + status + result requests sent, per job (not per success)
+    per_job: dict[str, float]  # the same by route, plus media
+    cpu_s_per_1k: float
+    peak_rss_mb: float
+    rate_limited: int  # requests the emulator refused with 429 (limit or injected)
+    images_per_min: float  # completed per scenario minute (60 * scale real seconds)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    n, c = (300, 50) if quick else (2000, 100)
+    real = 1 / 20 if quick else 1 / 10  # 28 +/- 4 s qwen-image jobs, time scaled down
+    rate = 1 / 60 if quick else 1 / 30  # the 50 rpm minute lasts 1 s (quick) or 2 s
+    nr = 300 if quick else 1000
+    lat, jit = (0.5, 0.1) if quick else (2.0, 0.5)
+    return [
+        Scenario("1a", "floor and SDK", n, c, lat, jit),
+        Scenario("1b", "realistic latency, scaled", nr, c, 28 * real, 4 * real, real),
+        Scenario("2", "polls counted, 50 rpm", 60 if quick else 150, 20, 28 * rate, 4 * rate,
+                 rate, rpm=50, count_polls=True),  # fmt: skip
+        Scenario("3", "10k jobs near-zero latency" if not quick else "2k jobs near-zero latency",
+                 2000 if quick else 10_000, 100, 0.005, 0.0, clients=("batchgen",)),  # fmt: skip
+        Scenario("4", "chaos, realistic latency scaled", nr, c, 28 * real, 4 * real, real,
+                 faults=CHAOS),  # fmt: skip
+    ]
+
+
+def measure(scenario: Scenario, client: str) -> Row:
+    with EmulatorProcess(**scenario.emulator()) as emu:
+        done = subprocess.run(
+            [sys.executable, str(HERE / "clients.py"), json.dumps(scenario.client(client, emu.url))],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        server = emu.stats()
+    if done.returncode != 0:
+        raise RuntimeError(f"{client} in {scenario.key} failed:\n{done.stderr[-3000:]}")
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    n = scenario.jobs
+    routes = server["requests"]
+    per_job = {r: round(routes.get(r, 0) / n, 3) for r in ("submit", "status", "result", "media")}
+    api = sum(routes.get(r, 0) for r in ("submit", "status", "result"))
+    floor = scenario.floor()
+    return Row(
+        scenario=scenario.key,
+        client=client,
+        jobs=n,
+        concurrency=scenario.concurrency,
+        latency=round(scenario.latency, 3),
+        wall_s=round(got["wall_s"], 2),
+        floor_s=round(floor, 2),
+        wall_floor=round(got["wall_s"] / floor, 3),
+        completed=got["completed"],
+        failed=got["failed"],
+        calls_per_job=round(api / n, 2),
+        per_job=per_job,
+        cpu_s_per_1k=round(got["cpu_s"] / n * 1000, 2),
+        peak_rss_mb=round(got["peak_rss_mb"], 1),
+        rate_limited=server["rate_limited"] + _injected_429s(server),
+        images_per_min=round(got["completed"] / (got["wall_s"] / (60 * scenario.scale)), 1),
+        errors=got["errors"],
+    )
+
+
+def _injected_429s(server: dict[str, Any]) -> int:
+    return sum(n for kind, n in server["faults"].items() if kind.endswith(":429"))
+
+
+def scale_scripts(quick: bool) -> dict[str, dict[str, Any]]:
+    """The 1M-line validate and the 1M-event replay (bench/validate_1m.py, bench/replay_1m.py)."""
+    size = 200_000 if quick else 1_000_000
+    results: dict[str, dict[str, Any]] = {}
+    for name, flag in (("validate_1m.py", "--lines"), ("replay_1m.py", "--events")):
+        cmd = [sys.executable, str(HERE / name), flag, str(size)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        numbers = re.search(r"(?:validate|replay): (?:exit \d+, )?([\d.]+) s.*peak RSS (\d+) MB", out)
+        if numbers is None:
+            raise RuntimeError(f"{name}: unexpected output\n{out}")
+        results[name.removesuffix(".py")] = {
+            "size": size,
+            "seconds": float(numbers[1]),
+            "peak_rss_mb": float(numbers[2]),
+        }
+    return results
+
+
+def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of issue 7 against what this run measured."""
+    by = {(r.scenario, r.client): r for r in rows}
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, limit: float, at_most: bool = True) -> None:
+        met = value is not None and (value <= limit if at_most else value >= limit)
+        checks.append({"target": name, "value": value, "limit": limit, "met": met})
+
+    for key in ("1a", "1b", "3"):
+        if (key, "batchgen") in by:
+            check(f"{key} batchgen wall/floor <= 1.05", by[key, "batchgen"].wall_floor, 1.05)
+            check(f"{key} batchgen API calls/job <= 2.5", by[key, "batchgen"].calls_per_job, 2.5)
+    for key in ("1a", "1b"):
+        if (key, "batchgen") in by and (key, "sdk") in by:
+            ratio = by[key, "batchgen"].cpu_s_per_1k / by[key, "sdk"].cpu_s_per_1k
+            check(f"{key} CPU/job batchgen / SDK <= 0.33", round(ratio, 3), 1 / 3)
+    if ("2", "batchgen") in by and ("2", "sdk") in by:
+        ours, theirs = by["2", "batchgen"].images_per_min, by["2", "sdk"].images_per_min
+        ratio = ours / theirs if theirs else float("inf")
+        check("2 images/min batchgen / SDK >= 10", round(ratio, 2), 10.0, at_most=False)
+    if "validate_1m" in scale:
+        v = scale["validate_1m"]
+        factor = 1_000_000 / v["size"]
+        check("validate 1M lines <= 30 s (extrapolated if smaller)", v["seconds"] * factor, 30)
+        check("validate peak RSS <= 100 MB", v["peak_rss_mb"], 100)
+    if "replay_1m" in scale:
+        r = scale["replay_1m"]
+        check("replay 1M events <= 5 s (extrapolated if smaller)",
+              r["seconds"] * 1_000_000 / r["size"], 5)  # fmt: skip
+    return checks
+
+
+def markdown(rows: list[Row], scale: dict[str, dict[str, Any]], checks: list[dict[str, Any]]) -> str:
+    head = ("| scen. | client | N | C | L s | wall s | floor s | wall/floor | done / failed "
+            "| API calls/job (submit+status+result) | media/job | CPU s /1k jobs | peak RSS MB "
+            "| 429s | images/min (scen. time) |")  # fmt: skip
+    lines = [head, "|" + "---|" * 15]
+    for r in rows:
+        p = r.per_job
+        calls = f"{r.calls_per_job} ({p['submit']}+{p['status']}+{p['result']})"
+        lines.append(
+            f"| {r.scenario} | {r.client} | {r.jobs} | {r.concurrency} | {r.latency} "
+            f"| {r.wall_s} | {r.floor_s} | {r.wall_floor} | {r.completed} / {r.failed} "
+            f"| {calls} | {p['media']} | {r.cpu_s_per_1k} | {r.peak_rss_mb} | {r.rate_limited} "
+            f"| {r.images_per_min} |"
+        )
+    for name, s in scale.items():
+        lines.append(f"\n{name} ({s['size']:,}): {s['seconds']} s, peak RSS {s['peak_rss_mb']} MB")
+    lines.append("\n| target | measured | met |\n|---|---|---|")
+    for c in checks:
+        value = c["value"] if c["value"] is None else round(c["value"], 3)
+        lines.append(f"| {c['target']} | {value} | {'yes' if c['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a couple of minutes")
+    parser.add_argument("--only", default="1a,1b,2,3,4,scale", help="comma-separated scenarios")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    started = time.time()
+    rows: list[Row] = []
+    for scenario in scenarios(args.quick):
+        if scenario.key not in only:
+            continue
+        for client in scenario.clients:
+            row = measure(scenario, client)
+            print(json.dumps(asdict(row)), file=sys.stderr, flush=True)
+            rows.append(row)
+    scale = scale_scripts(args.quick) if "scale" in only else {}
+    checks = targets(rows, scale)
+    table = markdown(rows, scale, checks)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "rows": [asdict(r) for r in rows],
+        "scale": scale,
+        "targets": checks,
+        "markdown": table,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {args.out} in {report['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
