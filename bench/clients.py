@@ -79,7 +79,7 @@ async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 def _sdk(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     import httpx
-    from segmind import SegmindClient
+    from segmind import SegmindClient  # type: ignore[import-untyped]
 
     client = SegmindClient(api_key="emulator-key", base_url=f"{spec['url']}/v1")
     http = httpx.Client(timeout=30.0)
@@ -117,10 +117,8 @@ def main() -> None:
     spec: dict[str, Any] = json.loads(sys.argv[1])
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        if spec["client"] == "batchgen":
-            row = asyncio.run(_batchgen(spec, tmp))
-        else:
-            row = _sdk(spec, tmp)
+        sdk = spec["client"] == "sdk"
+        row = _sdk(spec, tmp) if sdk else asyncio.run(_batchgen(spec, tmp))
     print(json.dumps(row))
 
 
