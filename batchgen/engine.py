@@ -27,7 +27,15 @@ from batchgen.budget import job_cost, unaffordable
 from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
-from batchgen.policy import Action, Backoff, Decision, PollSchedule, decide, seeded_rand
+from batchgen.policy import (
+    Action,
+    Backoff,
+    Decision,
+    PollSchedule,
+    completion_time,
+    decide,
+    seeded_rand,
+)
 from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
 from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter
@@ -345,7 +353,7 @@ class Engine:
                 continue
             polls += 1
             if poll.state == "COMPLETED":
-                self.schedule.observe(time.monotonic() - submitted)
+                self.schedule.observe(completion_time(poll.metrics, time.monotonic() - submitted))
                 if poll.output is None:  # a status body: the image is at the result URL
                     return await self._result(job, request)
                 return poll

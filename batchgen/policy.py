@@ -25,6 +25,7 @@ __all__ = [
     "Backoff",
     "Decision",
     "PollSchedule",
+    "completion_time",
     "decide",
     "rate_limit_wait",
     "seeded_rand",
@@ -179,3 +180,26 @@ class PollSchedule:
 def seeded_rand(seed: int | str) -> Callable[[], float]:
     """A deterministic [0, 1) source for jitter, so a test run replays exactly."""
     return random.Random(seed).random
+
+
+def completion_time(metrics: Mapping[str, object], observed: float) -> float:
+    """How long a job really took from submit to completion, for `PollSchedule.observe`.
+
+    A poll that finds a job done only bounds its latency from above (it finished some time
+    before); learning from that alone drifts the schedule later and later. The server's own
+    `total_time` (or `queue_time` + `inference_time`) is the real figure when it gives one.
+    """
+    total = _seconds(metrics.get("total_time"))
+    if total is None:
+        queue = _seconds(metrics.get("queue_time"))
+        inference = _seconds(metrics.get("inference_time"))
+        if queue is not None and inference is not None:
+            total = queue + inference
+    return observed if total is None else min(total, observed)
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) and number >= 0 else None
+    return None

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.policy import Action, Backoff, PollSchedule, decide, rate_limit_wait, seeded_rand
+from batchgen.policy import (
+    Action,
+    Backoff,
+    PollSchedule,
+    completion_time,
+    decide,
+    rate_limit_wait,
+    seeded_rand,
+)
 from batchgen.wire import format_reset_at
 
 NOW = 1_800_000_000.0
@@ -101,3 +109,12 @@ def test_poll_schedule_backs_off_for_stragglers_within_bounds():
     schedule.observe(float("nan"))
     schedule.observe(-1.0)
     assert schedule.samples == 0
+
+
+def test_completion_time_prefers_the_servers_timings():
+    """A poll only bounds latency from above; the server's total (or queue + inference) is used."""
+    assert completion_time({"total_time": 1.2}, observed=1.5) == 1.2
+    assert completion_time({"queue_time": 0.3, "inference_time": 0.5}, observed=1.5) == 0.8
+    assert completion_time({"inference_time": 0.5}, observed=1.5) == 1.5  # no queue figure
+    assert completion_time({"total_time": 9.0}, observed=1.5) == 1.5  # never above what we saw
+    assert completion_time({"total_time": "x"}, observed=1.5) == 1.5
