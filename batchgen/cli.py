@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -289,7 +290,7 @@ def run(
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed)
         return
-    try:
+    with _exit_on_errors():
         result = asyncio.run(
             run_manifest(
                 manifest,
@@ -307,14 +308,6 @@ def run(
                 status_interval=status_interval,
             )
         )
-    except ManifestError as exc:
-        _report_invalid(exc.problems, exc.total)
-    except (SettingsError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_INVALID)
-    except LedgerError as exc:
-        click.echo(f"stopped: {exc} (nothing more was submitted)", err=True)
-        sys.exit(EXIT_STOPPED)
     for line in run_summary_lines(result):
         click.echo(line)
     sys.exit(result.exit_code)
@@ -357,18 +350,26 @@ def _dry_run(
     retry_failed: bool,
 ) -> None:
     """Everything up to the first request: validation, the resume plan, cost and time."""
-    try:
+    with _exit_on_errors():
         loaded = load_manifest(manifest, model=model, overrides=overrides)
         scan = loaded.scan(sample=0)
         if not scan.ok:
             _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
         plan = plan_resume(loaded, out, retry_failed=retry_failed)
-    except ManifestError as exc:
-        _report_invalid(exc.problems, exc.total)
-    except SettingsError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    except LedgerError as exc:
-        click.echo(f"stopped: {exc}", err=True)
-        sys.exit(EXIT_STOPPED)
     for line in dry_run_lines(loaded, plan):
         click.echo(line)
+
+
+@contextlib.contextmanager
+def _exit_on_errors() -> Iterator[None]:
+    """The exit codes of `run`: 3 for input the user must fix, 2 for a ledger that stops us."""
+    try:
+        yield
+    except ManifestError as exc:
+        _report_invalid(exc.problems, exc.total)
+    except ValueError as exc:  # SettingsError, a missing API key
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    except LedgerError as exc:
+        click.echo(f"stopped: {exc} (nothing more was submitted)", err=True)
+        sys.exit(EXIT_STOPPED)
