@@ -163,6 +163,10 @@ class Engine:
         except _JobOver:
             self._accepted_at.pop(job.id, None)
         finally:
+            if work.step is Step.SUBMIT:
+                # If this job was the probe and ended before the server accepted it (a stop, the
+                # budget, a refused answer), pass the turn on, or the next job waits forever.
+                await self.throttle.probe_result(False)
             self._unreserve(job.id)
             if slot_held:
                 self.throttle.release_slot()
@@ -323,34 +327,38 @@ class Engine:
         submitted = time.monotonic() - age
         await asyncio.sleep(max(0.0, self.schedule.first_delay() - age))
         polls = errors = 0
+        streak = 0.0  # when the current run of errors began: retries are bounded from there
+        status_only = False  # this request's result URL answered 404: use its status URL
         while True:
-            direct = self._result_answers_pending
+            direct = self._result_answers_pending and not status_only
             url = request.response_url if direct else request.status_url
             try:
                 poll = await self._poll(url)
             except ApiError as exc:
-                # Only a request this run submitted proves anything about the result URL: an
-                # earlier run's request may simply be gone (a 404 then means "resubmit").
-                ours = age == 0.0 and time.monotonic() - submitted < self.config.retention
-                if direct and ours and exc.status != 429 and exc.status < 500:
-                    # This server's result URL cannot answer for a pending job: poll the status
-                    # URL from now on, for every job (segmind-v2-api.md, queue flow step 3).
-                    self._result_answers_pending = False
+                young = time.monotonic() - submitted < self.config.retention
+                if direct and young and exc.status != 429 and exc.status < 500:
+                    # The result URL may not answer for a pending job (segmind-v2-api.md, queue
+                    # flow step 3): ask the status URL, which says "gone" if it really is. Only
+                    # our own fresh submits prove that for every job of the run.
+                    if age == 0.0:
+                        self._result_answers_pending = False
+                    status_only = True
                     continue
                 decision = decide(exc.status, phase="poll")
                 if decision.action is Action.RESUBMIT:
                     await self.ledger.append("expired", job=job.id, request_id=request.request_id)
                     return None
-                errors += 1
+                errors, streak = errors + 1, streak or time.monotonic()
                 await self._handle(
-                    job, decision, str(exc), exc.retry_after, errors, submitted, request
+                    job, decision, str(exc), exc.retry_after, errors, streak, request
                 )
                 continue
             except TransportError as exc:
-                errors += 1
+                errors, streak = errors + 1, streak or time.monotonic()
                 decision = decide(None, phase="poll")
-                await self._handle(job, decision, exc.message, None, errors, submitted, request)
+                await self._handle(job, decision, exc.message, None, errors, streak, request)
                 continue
+            errors, streak = 0, 0.0  # an answer ends the streak: bounds apply per streak
             polls += 1
             if poll.state == "COMPLETED":
                 self.schedule.observe(completion_time(poll.metrics, time.monotonic() - submitted))

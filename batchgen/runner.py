@@ -291,6 +291,7 @@ async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator
     Second (or the grace running out): exit at once. Every ledger append is durable when it
     returns, so an exit at any point leaves a ledger the next run resumes from."""
     seen = [0]
+    timers: list[asyncio.TimerHandle] = []
     if not enabled:
         yield lambda: False
         return
@@ -303,7 +304,7 @@ async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator
                 f"interrupted: finishing the jobs in flight for up to {grace:g} s "
                 "(press Ctrl-C again to quit now; run the same command to resume)"
             )
-            loop.call_later(grace, _exit_now)
+            timers.append(loop.call_later(grace, _exit_now))
         else:
             _exit_now()
 
@@ -312,6 +313,8 @@ async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator
     try:
         yield lambda: seen[0] > 0
     finally:
+        for timer in timers:  # the run ended within its grace period: no late exit
+            timer.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

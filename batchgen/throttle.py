@@ -105,6 +105,8 @@ class Throttle:
             limiter = self._limiter
             if limiter is not None:
                 await limiter.acquire()
+            if limiter is not self._limiter:
+                continue  # the rate changed while we waited: queue at the new pace
             if loop.time() >= self._pause_until:  # no 429 arrived while we waited
                 break
         now = loop.time()

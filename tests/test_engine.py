@@ -19,6 +19,7 @@ from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.manifest import load_manifest
 from batchgen.policy import Backoff
+from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
 
 from .conftest import KEY, StartEmulator
@@ -279,3 +280,44 @@ async def test_reported_balance_stops_the_run_before_the_server_refuses(
     assert "balance" in stats.stop_reason
     assert "406" not in emu.stats()["responses"]
     assert stats.completed >= 5
+
+
+async def test_a_probe_refused_before_sending_does_not_hang_the_run(emu: Emulator, tmp_path: Path):
+    """A budget below one image refuses the very first submit; the run still ends, and says why."""
+    stats, _ = await asyncio.wait_for(
+        run_engine(emu, make_jobs(tmp_path, 3), tmp_path / "out", budget_usd=0.05,
+                   price_per_image=0.12),
+        timeout=10,
+    )  # fmt: skip
+    assert stats.stop_reason is not None
+    assert "budget" in stats.stop_reason
+    assert emu.stats()["requests_total"] == 0
+
+
+async def _attach_one(emu: Emulator, tmp_path: Path, age: float) -> RunStats:
+    """Submit one job directly, then hand it to the engine as an earlier run's request."""
+    job = make_jobs(tmp_path, 1)[0]
+    async with ApiClient(KEY, emu.base_url) as api:
+        request = await api.submit(job.model, dict(job.params))
+    work = Work(job, Step.ATTACH, request=request, age=age)
+    stats, _ = await run_engine(emu, [work], tmp_path / "out")  # type: ignore[list-item]
+    return stats
+
+
+async def test_reattached_request_falls_back_to_status_url_not_resubmit(
+    start_emulator: StartEmulator, tmp_path: Path
+):
+    """A resumed request whose result URL 404s while pending is polled on its status URL."""
+    emu = await start_emulator(early_result="404", latency=0.3, latency_jitter=0.0)
+    stats = await _attach_one(emu, tmp_path, age=60.0)
+    assert (stats.completed, stats.resubmits, stats.reattached) == (1, 0, 1)
+    assert emu.stats()["paid_submits"] == 1
+
+
+async def test_one_error_on_an_old_request_is_retried_not_fatal(
+    start_emulator: StartEmulator, tmp_path: Path
+):
+    """Retry bounds count from the first error of a streak, not from the (old) submit."""
+    emu = await start_emulator(faults=(parse_fault("result:502=1x1"),), latency=0.1)
+    stats = await _attach_one(emu, tmp_path, age=700.0)
+    assert (stats.completed, sum(stats.failed.values()), stats.retries) == (1, 0, 1)
