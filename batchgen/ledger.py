@@ -22,6 +22,8 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -33,7 +35,15 @@ from typing import Any, Final
 from batchgen.errors import LedgerError
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 
-__all__ = ["LEDGER_NAME", "LEDGER_VERSION", "LedgerWriter", "completed_rows", "load_ledger"]
+__all__ = [
+    "LEDGER_NAME",
+    "LEDGER_VERSION",
+    "LOCK_NAME",
+    "LedgerWriter",
+    "completed_rows",
+    "folder_lock",
+    "load_ledger",
+]
 
 LEDGER_NAME: Final = "ledger.jsonl"
 LEDGER_VERSION: Final = 1
@@ -171,3 +181,28 @@ def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
                 row = json.loads(raw).get("row")
                 if isinstance(row, dict):
                     yield row
+
+
+LOCK_NAME: Final = ".batchgen.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on an output folder for the length of a run.
+
+    Two runs on one folder would each replay the same ledger and each pay for every pending job;
+    the second one fails at once instead. The lock is released by the OS if the process dies.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LedgerError(
+                f"another batchgen run is using {folder}; wait for it to finish or stop it "
+                "(two runs on one folder would pay twice for every pending job)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

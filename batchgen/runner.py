@@ -27,7 +27,7 @@ from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError
 from batchgen.finish import finish_outputs, write_summary
 from batchgen.jobs import Job
-from batchgen.ledger import LEDGER_NAME, LedgerWriter, load_ledger
+from batchgen.ledger import LEDGER_NAME, LedgerWriter, folder_lock, load_ledger
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.progress import Reporter
@@ -123,96 +123,101 @@ async def run_manifest(
         raise scan.error()
     settings = loaded.settings
     out_dir = out if out is not None else Path(settings.output)
-    ledger_path = out_dir / LEDGER_NAME
-    past = await asyncio.to_thread(load_ledger, ledger_path)
-    await asyncio.to_thread(remove_partials, out_dir)
-    counts = ResumeCounts(runs=past.runs)
-    window = 60.0
-    async with contextlib.AsyncExitStack() as stack:
-        emu: Emulator | None = None
-        if emulator is not False:
-            window = EMULATOR_MINUTE
-            config = (
-                emulator
-                if isinstance(emulator, EmulatorConfig)
-                else EmulatorConfig(
-                    # A fresh seed per run: request ids of a previous in-process emulator must
-                    # not collide with this one's when a resumed run polls recorded ids.
-                    seed=secrets.randbits(32),
-                    rpm=max(1, round(settings.rpm)),
-                    rate_window=window,
-                    count_polls=settings.count_polls,
+    if emulator is False and not api_key:
+        raise ValueError("no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)")
+    with folder_lock(out_dir):  # one run per folder: two would pay for everything twice
+        ledger_path = out_dir / LEDGER_NAME
+        past = await asyncio.to_thread(load_ledger, ledger_path)
+        await asyncio.to_thread(remove_partials, out_dir)
+        counts = ResumeCounts(runs=past.runs)
+        window = 60.0
+        async with contextlib.AsyncExitStack() as stack:
+            emu: Emulator | None = None
+            if emulator is not False:
+                window = EMULATOR_MINUTE
+                config = (
+                    emulator
+                    if isinstance(emulator, EmulatorConfig)
+                    else EmulatorConfig(
+                        # A fresh seed per run: request ids of a previous in-process emulator must
+                        # not collide with this one's when a resumed run polls recorded ids.
+                        seed=secrets.randbits(32),
+                        rpm=max(1, round(settings.rpm)),
+                        rate_window=window,
+                        count_polls=settings.count_polls,
+                    )
                 )
+                emu = await stack.enter_async_context(Emulator(config))
+                base_url, api_key = emu.base_url, config.keys[0]
+            if not api_key:
+                raise ValueError(
+                    "no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)"
+                )
+            api = await stack.enter_async_context(ApiClient(api_key, base_url))
+            ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
+            schema = loaded.schema
+            typical = schema.typical_seconds if schema else 30.0
+            if emu is not None:
+                typical = emu.config.latency
+            if expect_seconds is not None:
+                typical = expect_seconds
+            engine = Engine(
+                api,
+                ledger,
+                EngineConfig(
+                    out_dir=out_dir,
+                    concurrency=settings.concurrency,
+                    rpm=settings.rpm,
+                    window=window,
+                    count_polls=settings.count_polls,
+                    filename=settings.filename,
+                    typical_seconds=typical,
+                    sync=settings.mode == "sync",
+                    price_per_image=settings.price_for(schema),
+                    budget_usd=settings.budget_usd,
+                ),
             )
-            emu = await stack.enter_async_context(Emulator(config))
-            base_url, api_key = emu.base_url, config.keys[0]
-        if not api_key:
-            raise ValueError("no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)")
-        api = await stack.enter_async_context(ApiClient(api_key, base_url))
-        ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
-        schema = loaded.schema
-        typical = schema.typical_seconds if schema else 30.0
-        if emu is not None:
-            typical = emu.config.latency
-        if expect_seconds is not None:
-            typical = expect_seconds
-        engine = Engine(
-            api,
-            ledger,
-            EngineConfig(
-                out_dir=out_dir,
-                concurrency=settings.concurrency,
-                rpm=settings.rpm,
-                window=window,
-                count_polls=settings.count_polls,
-                filename=settings.filename,
-                typical_seconds=typical,
-                sync=settings.mode == "sync",
-                price_per_image=settings.price_for(schema),
-                budget_usd=settings.budget_usd,
-            ),
+            await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
+            works = _works(loaded.jobs(), past, out_dir, counts, retry_failed=retry_failed)
+            shape = RunShape(scan.count, settings.rpm, window, settings.concurrency, typical)
+            started = time.monotonic()
+            stream = status_stream or sys.stderr
+            reporter = Reporter(
+                lambda: snapshot(
+                    engine.stats,
+                    shape,
+                    counts.done,
+                    time.monotonic() - started,
+                    settings.price_for(schema),
+                ),
+                mode=Reporter.choose(quiet, stream),
+                interval=status_interval,
+                stream=stream,
+            )
+            watching = asyncio.create_task(reporter.run())
+            try:
+                async with _signals(engine, handle_signals, grace) as signalled:
+                    await engine.run(works)
+                    interrupted = signalled()
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+            wall = time.monotonic() - started
+            server = emu.stats(detail=False) if emu is not None else None
+        await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
+        exit_code = _exit_code(engine.stats, interrupted)
+        summary = final_summary(
+            engine.stats,
+            shape,
+            skipped=counts.done,
+            failed_earlier=counts.failed,
+            removed=counts.removed,
+            wall=wall,
+            exit_code=exit_code,
         )
-        await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
-        works = _works(loaded.jobs(), past, out_dir, counts, retry_failed=retry_failed)
-        shape = RunShape(scan.count, settings.rpm, window, settings.concurrency, typical)
-        started = time.monotonic()
-        stream = status_stream or sys.stderr
-        reporter = Reporter(
-            lambda: snapshot(
-                engine.stats,
-                shape,
-                counts.done,
-                time.monotonic() - started,
-                settings.price_for(schema),
-            ),
-            mode=Reporter.choose(quiet, stream),
-            interval=status_interval,
-            stream=stream,
-        )
-        watching = asyncio.create_task(reporter.run())
-        try:
-            async with _signals(engine, handle_signals, grace) as signalled:
-                await engine.run(works)
-                interrupted = signalled()
-        finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
-        wall = time.monotonic() - started
-        server = emu.stats(detail=False) if emu is not None else None
-    await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
-    exit_code = _exit_code(engine.stats, interrupted)
-    summary = final_summary(
-        engine.stats,
-        shape,
-        skipped=counts.done,
-        failed_earlier=counts.failed,
-        removed=counts.removed,
-        wall=wall,
-        exit_code=exit_code,
-    )
-    await asyncio.to_thread(write_summary, out_dir, summary)
-    return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
+        await asyncio.to_thread(write_summary, out_dir, summary)
+        return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:

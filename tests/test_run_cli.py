@@ -135,3 +135,23 @@ def test_edited_manifest_runs_new_and_changed_jobs_only(tmp_path: Path):
     assert "3 already done" in again.stdout
     assert "2 job(s) no longer in the manifest" in again.stdout  # old p0 and p4
     assert len(list(out.glob("*.png"))) == 7  # earlier images are left alone
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path):
+    """While one run holds a folder, another on it stops at once (exit 2) and sends nothing."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(100)))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", "out",
+         "--rpm", "30", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    ledger = tmp_path / "out" / "ledger.jsonl"
+    while not ledger.exists() or b'"completed"' not in ledger.read_bytes():
+        assert first.poll() is None
+        time.sleep(0.05)
+    second = batchgen("run", str(manifest), "--emulator", "--out", "out", cwd=tmp_path)
+    first.send_signal(signal.SIGINT)
+    first.communicate()
+    assert second.returncode == 2
+    assert "another batchgen run is using" in second.stderr
