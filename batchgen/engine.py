@@ -47,6 +47,7 @@ __all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
 
 log = logging.getLogger("batchgen")
 
+RATE_LIMIT_PATIENCE = 1800.0  # seconds of 429s on one call before the run stops
 MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
 
 
@@ -234,7 +235,7 @@ class Engine:
         job = work.job
         if work.ambiguous:
             self.stats.possible_double_charges += 1
-        attempt, started = 0, time.monotonic()
+        attempt, started = 0, 0.0  # started: the first failure (waiting for a token is no error)
         while True:
             await self._admit(job)
             await self.ledger.append("intent", job=job.id, attempt=attempt)
@@ -275,14 +276,14 @@ class Engine:
                 )
                 request = Submitted(answer.request_id or "", "", "")
                 return request, poll, (answer.data, info)
-            attempt += 1
+            attempt, started = attempt + 1, started or time.monotonic()
             await self._handle(
                 job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
             )
 
     async def _submit(self, job: Job) -> Submitted:
         """POST until accepted (the request id is then durable)."""
-        attempt, started = 0, time.monotonic()
+        attempt, started = 0, 0.0  # started: the first failure (waiting for a token is no error)
         while True:
             await self._admit(job)
             await self.ledger.append("intent", job=job.id, attempt=attempt)
@@ -314,7 +315,7 @@ class Engine:
                 )
                 await self.throttle.probe_result(True)
                 return request
-            attempt += 1
+            attempt, started = attempt + 1, started or time.monotonic()
             await self._handle(
                 job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
             )
@@ -430,7 +431,13 @@ class Engine:
                     job, decision, str(exc), None, attempt, started, request,
                     phase="media", fail_kind="download",
                 )  # fmt: skip
-        await self._writer.write(job, request, poll, *fetched)
+        try:
+            await self._writer.write(job, request, poll, *fetched)
+        except OSError as exc:  # disk full, permissions: nothing more can be stored
+            # The job stays "submitted" in the ledger, so a rerun re-attaches and downloads it.
+            self.stop(f"cannot write images to {self.config.out_dir}: {exc}")
+            await self._release(job, self.stats.stop_reason)
+            raise _JobOver from None
         total = time.monotonic() - accepted_at if accepted_at is not None else None
         self.stats.complete(
             job_cost(poll.metrics, self.config.price_per_image), dict(poll.metrics), total
@@ -455,6 +462,11 @@ class Engine:
         """Carry out `decision` about a failed call: return to try it again, or end the job."""
         request_id = request.request_id if request else None
         if decision.action is Action.RATE_LIMITED:
+            if time.monotonic() - started > RATE_LIMIT_PATIENCE:
+                # Refused for half an hour: a block, not a limit. Stop rather than spin forever.
+                self.stop(f"rate limited (429) for over {RATE_LIMIT_PATIENCE / 60:g} minutes")
+                await self._release(job, self.stats.stop_reason)
+                raise _JobOver
             self.stats.rate_limited += 1
             counted = phase == "submit" or (phase == "poll" and self.throttle.count_polls)
             wait = self.throttle.on_rate_limited(retry_after, counted=counted)
