@@ -8,12 +8,12 @@ burst of in-flight jobs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from batchgen.runstats import RunStats
 
-__all__ = ["expected_price", "job_cost", "unaffordable"]
+__all__ = ["expected_price", "job_cost", "spent_before", "unaffordable"]
 
 _SLACK = 1e-9  # float sums of prices must not refuse the job that exactly reaches the cap
 
@@ -33,15 +33,22 @@ def expected_price(stats: RunStats, price: float | None) -> float | None:
     return price
 
 
-def unaffordable(stats: RunStats, price: float | None, budget: float | None) -> str | None:
-    """Why one more submit would be unaffordable (the message for the user), or None."""
+def unaffordable(
+    stats: RunStats, price: float | None, budget: float | None, spent_before: float = 0.0
+) -> str | None:
+    """Why one more submit would be unaffordable (the message for the user), or None.
+
+    `spent_before`: what earlier runs of the same output folder spent; a budget covers the
+    folder, so resuming an interrupted run does not grant it a second budget.
+    """
     unit = expected_price(stats, price)
     if unit is None:
         return None
     committed = (stats.in_flight + 1) * unit
-    if budget is not None and stats.spend + committed > budget + _SLACK:
+    spent = spent_before + stats.spend
+    if budget is not None and spent + committed > budget + _SLACK:
         return (
-            f"budget reached: ${stats.spend:.2f} spent + ${committed - unit:.2f} in flight; "
+            f"budget reached: ${spent:.2f} spent + ${committed - unit:.2f} in flight; "
             f"one more image (${unit:.2f}) would pass budget_usd ${budget:.2f}"
         )
     credits = stats.remaining_credits
@@ -51,3 +58,8 @@ def unaffordable(stats: RunStats, price: float | None, budget: float | None) -> 
             "and one more: top up, then run the same command to resume"
         )
     return None
+
+
+def spent_before(costs: Iterable[float | None], price: float | None) -> float:
+    """What earlier runs spent on the folder's completed jobs (their recorded cost, else price)."""
+    return sum(cost if cost is not None else (price or 0.0) for cost in costs)

@@ -76,6 +76,7 @@ class EngineConfig:
     sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
     price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
     budget_usd: float | None = None  # stop submitting before projected spend passes this
+    spent_before: float = 0.0  # USD spent on this output folder by earlier runs
 
 
 class _JobOver(Exception):
@@ -187,7 +188,8 @@ class Engine:
         """Wait for a rate-limit token; then refuse (release the job) if the run is stopping or
         one more paid job could pass the budget or the reported balance."""
         await self._until_stopped(self.throttle.before_submit())
-        reason = unaffordable(self.stats, self.config.price_per_image, self.config.budget_usd)
+        cfg = self.config
+        reason = unaffordable(self.stats, cfg.price_per_image, cfg.budget_usd, cfg.spent_before)
         if reason is not None:
             self.stop(reason)
         if self.stopping:

@@ -49,6 +49,7 @@ class LedgerJob:
     output: str | None = None  # the image URL of a completed job, for a re-download
     completed_at: float | None = None
     completed_line: int | None = None  # where its metadata row is (rebuilding metadata.jsonl)
+    cost: float | None = None  # what the server charged for it (metrics.cost), if it said
     failure: str | None = None  # kind: error, for FAILED
     ambiguous: int = 0  # submits whose answer was recorded as lost (`unknown` events)
     attempts: int = 0
@@ -143,6 +144,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 value = record.get("t")
                 job.completed_at = value if type(value) is float else _number(value)
                 job.completed_line = number
+                metrics = record.get("metrics")
+                job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None
             elif event == "unknown":
                 job.ambiguous += 1

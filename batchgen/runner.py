@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from batchgen.budget import spent_before
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
@@ -175,6 +176,10 @@ async def run_manifest(
                     sync=settings.mode == "sync",
                     price_per_image=settings.price_for(schema),
                     budget_usd=settings.budget_usd,
+                    spent_before=spent_before(
+                        (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
+                        settings.price_for(schema),
+                    ),
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))

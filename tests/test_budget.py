@@ -58,3 +58,13 @@ def test_reported_balance_is_watched():
 def test_unknown_price_never_blocks():
     """Without any price (a pass-through model, nothing charged yet) there is nothing to project."""
     assert unaffordable(stats(in_flight=50), None, 0.01) is None
+
+
+def test_earlier_runs_spending_counts_against_the_budget():
+    """A resumed run starts from what the folder already spent (recorded cost, else price)."""
+    from batchgen.budget import spent_before
+
+    before = spent_before([0.1, None, 0.1], 0.12)
+    assert before == pytest.approx(0.32)
+    assert unaffordable(stats(), 0.12, 0.4, before) is not None  # 0.32 + 0.12 > 0.40
+    assert unaffordable(stats(), 0.12, 0.44, before) is None

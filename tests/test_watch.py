@@ -98,6 +98,11 @@ def test_budget_on_the_command_line_stops_with_exit_2(tmp_path: Path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["spend_usd"] <= 0.5
     assert summary["outcome"]["completed"] == 4
+    again = cli("run", str(manifest), "--emulator", "--out", "out", "--budget-usd", "0.5",
+                "--rpm", "600", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 2  # the budget covers the folder: a resume gets no second one
+    assert "budget reached: $0.48 spent" in again.stdout
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["api_calls"]["per_job"] == 0
 
 
 def test_progress_in_a_terminal_shows_counts_and_finishes(tmp_path: Path):
