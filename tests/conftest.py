@@ -23,6 +23,20 @@ AUTH = {"x-api-key": KEY}
 StartEmulator = Callable[..., Awaitable[Emulator]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="run the reliability campaign (tests/reliability) at full size",
+    )
+
+
+@pytest.fixture
+def long_form(request: pytest.FixtureRequest) -> bool:
+    """True under `--long`: reliability tests use their full sizes (README figures)."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture
 async def start_emulator() -> AsyncIterator[StartEmulator]:
     """Factory: `emu = await start_emulator(workers=1, rpm=5)`; all are closed in reverse order."""
