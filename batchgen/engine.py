@@ -27,15 +27,8 @@ from batchgen.budget import job_cost, unaffordable
 from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
-from batchgen.policy import (
-    Action,
-    Backoff,
-    Decision,
-    PollSchedule,
-    completion_time,
-    decide,
-    seeded_rand,
-)
+from batchgen.policy import Action, Backoff, Decision, decide, seeded_rand
+from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
 from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter
@@ -95,7 +88,7 @@ class Engine:
             window=config.window,
             count_polls=config.count_polls,
         )
-        self.schedule = PollSchedule(config.typical_seconds)
+        self.schedule = PollPlanner(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)
         self._rand = seeded_rand(config.seed)
         self._stopped = asyncio.Event()
@@ -328,8 +321,9 @@ class Engine:
         `age`: seconds since the submit, for a request recorded by an earlier run.
         """
         submitted = time.monotonic() - age
-        await asyncio.sleep(max(0.0, self.schedule.first_delay() - age))
+        await asyncio.sleep(self.schedule.delay(0, age))
         polls = errors = 0
+        pending_at = 0.0  # seconds after submit of the last poll that found the job running
         streak = 0.0  # when the current run of errors began: retries are bounded from there
         status_only = False  # this request's result URL answered 404: use its status URL
         while True:
@@ -363,14 +357,26 @@ class Engine:
                 continue
             errors, streak = 0, 0.0  # an answer ends the streak: bounds apply per streak
             polls += 1
+            elapsed = time.monotonic() - submitted
             if poll.state == "COMPLETED":
-                self.schedule.observe(completion_time(poll.metrics, time.monotonic() - submitted))
+                self._learn(poll, elapsed, pending_at, resumed=age > 0)
                 if poll.output is None:  # a status body: the image is at the result URL
                     return await self._result(job, request)
                 return poll
             if poll.state == "FAILED":
                 return poll
-            await asyncio.sleep(self.schedule.next_delay(polls))
+            pending_at = elapsed
+            await asyncio.sleep(self.schedule.delay(polls, time.monotonic() - submitted))
+
+    def _learn(self, poll: Poll, elapsed: float, pending_at: float, *, resumed: bool) -> None:
+        """Feed the poll plan: the server's timing if it gives one, else the interval between
+        the last poll that saw the job running and the one that saw it done (a resumed job's
+        interval includes the downtime: not learned)."""
+        exact = completion_time(poll.metrics, elapsed)
+        if exact is not None:
+            self.schedule.observe(exact)
+        elif not resumed:
+            self.schedule.observe_between(pending_at, elapsed)
 
     async def _result(self, job: Job, request: Submitted) -> Poll:
         """Fetch the final body of a job the status URL reported COMPLETED."""

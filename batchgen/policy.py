@@ -6,13 +6,12 @@ Three questions, answered without I/O so they are tested with plain numbers:
   resubmit, stop submitting, or stop the run. The table is the spec's (segmind-v2-api.md, Errors).
 * `Backoff` — how long to wait before retry number n: exponential with full jitter, bounded by
   attempts *and* elapsed time (a flaky gateway must not hold a job forever).
-* `PollSchedule` — when to look at a pending job: near its expected completion, learned from the
-  jobs that finished, then backing off; polls cost requests (and, on some plans, rate limit).
+
+When to poll a pending job is `pollplan`'s question.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ __all__ = [
     "Action",
     "Backoff",
     "Decision",
-    "PollSchedule",
-    "completion_time",
     "decide",
     "rate_limit_wait",
     "seeded_rand",
@@ -127,79 +124,6 @@ class Backoff:
         return cls(base=0.0, cap=0.0, max_attempts=max_attempts)
 
 
-class PollSchedule:
-    """When to poll a pending job, learned from how long finished jobs took.
-
-    The model: end-to-end latency (submit to completion) has a mean and a spread, tracked as
-    exponentially weighted averages so the schedule follows a server whose queue grows or drains.
-    The first poll lands a little after the mean (most jobs are then done, one call each); a job
-    still pending is polled again at intervals that start at a fraction of the spread and grow,
-    so a straggler costs a few calls, not one per second.
-    """
-
-    def __init__(
-        self,
-        typical_seconds: float,
-        *,
-        min_interval: float = 0.02,
-        max_interval: float = 30.0,
-        weight: float = 0.1,
-    ) -> None:
-        self.mean = typical_seconds
-        self.spread = typical_seconds / 4
-        self.min_interval = min_interval
-        self.max_interval = max_interval
-        self.weight = weight
-        self.samples = 0
-
-    def observe(self, latency: float) -> None:
-        """Learn from one completed job's submit-to-completion time."""
-        if not math.isfinite(latency) or latency < 0:
-            return
-        if self.samples == 0:  # the first real figure beats the model's brochure number
-            self.mean, self.spread = latency, latency / 4
-        else:
-            error = latency - self.mean
-            self.mean += self.weight * error
-            self.spread += self.weight * (abs(error) - self.spread)
-        self.samples += 1
-
-    def first_delay(self) -> float:
-        """Seconds from submit to the first poll."""
-        return self._clamp(self.mean + 0.5 * self.spread)
-
-    def next_delay(self, polls_so_far: int) -> float:
-        """Seconds until the next poll of a job already polled `polls_so_far` (>= 1) times."""
-        step = max(self.spread, 0.05 * self.mean) * 0.5 * 1.5 ** (polls_so_far - 1)
-        return self._clamp(step)
-
-    def _clamp(self, seconds: float) -> float:
-        return min(self.max_interval, max(self.min_interval, seconds))
-
-
 def seeded_rand(seed: int | str) -> Callable[[], float]:
     """A deterministic [0, 1) source for jitter, so a test run replays exactly."""
     return random.Random(seed).random
-
-
-def completion_time(metrics: Mapping[str, object], observed: float) -> float:
-    """How long a job really took from submit to completion, for `PollSchedule.observe`.
-
-    A poll that finds a job done only bounds its latency from above (it finished some time
-    before); learning from that alone drifts the schedule later and later. The server's own
-    `total_time` (or `queue_time` + `inference_time`) is the real figure when it gives one.
-    """
-    total = _seconds(metrics.get("total_time"))
-    if total is None:
-        queue = _seconds(metrics.get("queue_time"))
-        inference = _seconds(metrics.get("inference_time"))
-        if queue is not None and inference is not None:
-            total = queue + inference
-    return observed if total is None else min(total, observed)
-
-
-def _seconds(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        return number if math.isfinite(number) and number >= 0 else None
-    return None

@@ -23,7 +23,8 @@ from typing import Any
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.errors import ApiError, InferenceFailed, InferenceTimeout, TransportError
 from batchgen.models import schema_for
-from batchgen.policy import Action, Backoff, PollSchedule, decide, seeded_rand
+from batchgen.policy import Action, Backoff, decide, seeded_rand
+from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.wire import Poll, Submitted
 
 __all__ = ["AsyncJob", "Client"]
@@ -47,8 +48,9 @@ class AsyncJob:
         """Poll until COMPLETED (returns the body) or FAILED (raises InferenceFailed)."""
         schedule = self._client._schedule(self.model)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        delay, polls = schedule.first_delay(), 0
+        started = loop.time()
+        deadline = started + timeout
+        delay, polls = schedule.delay(0, 0.0), 0
         while True:
             await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
             poll = await self.status()
@@ -56,6 +58,9 @@ class AsyncJob:
             if poll.state == "COMPLETED" and poll.output is None:
                 poll = await self._client._poll(self.response_url)
             if poll.state == "COMPLETED":
+                exact = completion_time(poll.metrics, loop.time() - started)
+                if exact is not None:
+                    schedule.observe(exact)
                 return {
                     "status": "COMPLETED",
                     "request_id": self.request_id,
@@ -70,7 +75,7 @@ class AsyncJob:
                     f"not finished after {timeout:g} s; it may still complete on the server",
                     request_id=self.request_id,
                 )
-            delay = schedule.next_delay(polls)
+            delay = schedule.delay(polls, loop.time() - started)
 
 
 class Client:
@@ -91,6 +96,7 @@ class Client:
         self._backoff = backoff or Backoff()
         self._rand = seeded_rand(time.time_ns())
         self._typical = typical_seconds
+        self._planners: dict[str, PollPlanner] = {}
 
     async def __aenter__(self) -> Client:
         await self._api.__aenter__()
@@ -124,10 +130,12 @@ class Client:
         poll: Poll = await self._retrying(lambda: self._api.poll(url), phase="poll")
         return poll
 
-    def _schedule(self, model: str) -> PollSchedule:
+    def _schedule(self, model: str) -> PollPlanner:
         schema = schema_for(model)
-        typical = self._typical or (schema.typical_seconds if schema else 30.0)
-        return PollSchedule(typical)
+        if model not in self._planners:  # one per model: what one job teaches helps the next
+            typical = self._typical or (schema.typical_seconds if schema else 30.0)
+            self._planners[model] = PollPlanner(typical)
+        return self._planners[model]
 
     async def _retrying(self, call: Any, *, phase: str) -> Any:
         attempt, started = 0, time.monotonic()

@@ -7,8 +7,6 @@ import pytest
 from batchgen.policy import (
     Action,
     Backoff,
-    PollSchedule,
-    completion_time,
     decide,
     rate_limit_wait,
     seeded_rand,
@@ -87,34 +85,3 @@ def test_backoff_immediate_for_tests():
     """The test mode removes waiting but keeps the attempt bound."""
     policy = Backoff.immediate(max_attempts=2)
     assert [policy.delay(n, 0.0, seeded_rand(0)) for n in (1, 2, 3)] == [0.0, 0.0, None]
-
-
-def test_poll_schedule_starts_from_typical_latency_and_learns():
-    """First poll near the typical latency, then near what jobs really take."""
-    schedule = PollSchedule(typical_seconds=28.0)
-    assert 28.0 < schedule.first_delay() < 33.0
-    for _ in range(50):
-        schedule.observe(2.0)
-    assert 2.0 <= schedule.first_delay() <= 2.2
-    assert schedule.samples == 50
-
-
-def test_poll_schedule_backs_off_for_stragglers_within_bounds():
-    """Repeat polls grow geometrically and stay within [min, max] interval."""
-    schedule = PollSchedule(typical_seconds=10.0, min_interval=0.1, max_interval=5.0)
-    delays = [schedule.next_delay(n) for n in range(1, 12)]
-    assert delays == sorted(delays)
-    assert delays[0] >= 0.1
-    assert delays[-1] == 5.0
-    schedule.observe(float("nan"))
-    schedule.observe(-1.0)
-    assert schedule.samples == 0
-
-
-def test_completion_time_prefers_the_servers_timings():
-    """A poll only bounds latency from above; the server's total (or queue + inference) is used."""
-    assert completion_time({"total_time": 1.2}, observed=1.5) == 1.2
-    assert completion_time({"queue_time": 0.3, "inference_time": 0.5}, observed=1.5) == 0.8
-    assert completion_time({"inference_time": 0.5}, observed=1.5) == 1.5  # no queue figure
-    assert completion_time({"total_time": 9.0}, observed=1.5) == 1.5  # never above what we saw
-    assert completion_time({"total_time": "x"}, observed=1.5) == 1.5
