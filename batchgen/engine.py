@@ -27,6 +27,7 @@ from batchgen.budget import job_cost, unaffordable
 from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
+from batchgen.metadata import job_row
 from batchgen.policy import (
     Action,
     Backoff,
@@ -502,5 +503,5 @@ class Engine:
         self.stats.fail(kind, job.id, error)
         log.info("failed %s (%s): %s", job.id, kind, error)
         await self.ledger.append(
-            "failed", job=job.id, kind=kind, error=error, request_id=request_id
+            "failed", job=job.id, kind=kind, error=error, request_id=request_id, row=job_row(job)
         )
