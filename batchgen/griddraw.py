@@ -106,8 +106,7 @@ def draw(plan: GridPlan, folder: Path, shape: Geometry, note: str = "") -> Image
     """The contact sheet of `plan`, reading images from `folder`."""
     sheet = Image.new("RGB", (shape.width, shape.height), _BG)
     pen = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=shape.font)
-    small = ImageFont.load_default(size=max(10, shape.font - 3))
+    font, small = _font(shape.font), _font(max(10, shape.font - 3))
     title = f"x: {plan.x}  ->      y: {plan.y}  (down)"
     pen.text((shape.font, shape.font // 2), title, fill=_INK, font=font)
     fixed = [*plan.where, *plan.constant]
@@ -156,7 +155,7 @@ def _cell(
                 thumb, (x0 + 2 + (side - thumb.width) // 2, y0 + 2 + (side - thumb.height) // 2)
             )
             if cell.more:
-                pen.text((x0 + 6, y1 - font.size - 6), f"+{cell.more} more", fill=_BG, font=font,
+                pen.text((x0 + 6, y1 - int(font.size) - 6), f"+{cell.more} more", fill=_BG, font=font,
                          stroke_width=2, stroke_fill=_INK)  # fmt: skip
             return
         pen.rectangle(inner, fill=_MISSING_BG, outline=_FAILED_INK)
@@ -165,8 +164,8 @@ def _cell(
     elif cell.status == "failed":
         pen.rectangle(inner, fill=_FAILED_BG, outline=_FAILED_INK, width=2)
         pen.text((x0 + 6, y0 + 6), "FAILED", fill=_FAILED_INK, font=font)
-        _wrapped(pen, (x0 + 6, y0 + 10 + font.size), cell.error or "failed", font, side - 8,
-                 side - 16 - font.size, _FAILED_INK)  # fmt: skip
+        _wrapped(pen, (x0 + 6, y0 + 10 + int(font.size)), cell.error or "failed", font, side - 8,
+                 side - 16 - int(font.size), _FAILED_INK)  # fmt: skip
     else:
         pen.rectangle(inner, fill=_MISSING_BG)
         pen.line((x0 + 2, y0 + 2, x1 - 2, y1 - 2), fill=(205, 205, 205), width=2)
@@ -187,6 +186,14 @@ def _thumbnail(folder: Path, relative: str | None, side: int) -> Image.Image | N
 
 
 Measure = Callable[[str], float]
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled font (no system fonts needed), at `size` px."""
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType
+        raise GridError("this Pillow has no FreeType support: cannot draw labels")
+    return font
 
 
 def _short(text: str, width: int) -> str:
@@ -229,7 +236,7 @@ def _wrapped(
             lines[-1] += " " + word
         else:
             lines.append(word)
-    step = int(font.size * 1.2)
+    step = int(int(font.size) * 1.2)
     room = max(1, height // step)
     if len(lines) > room:
         lines = [*lines[: room - 1], " ".join(lines[room - 1 :])]
