@@ -28,6 +28,7 @@ from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import job_row
+from batchgen.parts import PartAllocator
 from batchgen.policy import (
     Action,
     Backoff,
@@ -69,6 +70,7 @@ class EngineConfig:
     window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
     count_polls: bool = False
     filename: str = "{id}.{ext}"
+    parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
     typical_seconds: float = 28.0
     writers: int = 8
     retention: float = 3600.0
@@ -119,7 +121,7 @@ class Engine:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             self._writer = ImageWriter(
-                self.config.out_dir, self.config.filename, self.ledger, metadata
+                self.config.out_dir, self.config.filename, self.ledger, metadata, self.config.parts
             )
             try:
                 async with asyncio.TaskGroup() as group:

@@ -155,8 +155,9 @@ def _cell(
                 thumb, (x0 + 2 + (side - thumb.width) // 2, y0 + 2 + (side - thumb.height) // 2)
             )
             if cell.more:
-                pen.text((x0 + 6, y1 - int(font.size) - 6), f"+{cell.more} more", fill=_BG, font=font,
-                         stroke_width=2, stroke_fill=_INK)  # fmt: skip
+                at = (x0 + 6, y1 - int(font.size) - 6)
+                text = f"+{cell.more} more"
+                pen.text(at, text, fill=_BG, font=font, stroke_width=2, stroke_fill=_INK)
             return
         pen.rectangle(inner, fill=_MISSING_BG, outline=_FAILED_INK)
         _wrapped(pen, (x0 + 6, y0 + 6), f"image file missing: {cell.file}", font, side - 8,
