@@ -154,11 +154,12 @@ def _card(item: Item, uri: str, filters: Mapping[str, Mapping[str, tuple[str, An
         for k, v in params.items()
         if k != "prompt" and k in filters
     )
-    href = quote(item.file or "", safe="/")
+    img = f'<img src="{uri}" alt="{_e(_short(str(prompt or item.job_id)))}">'
+    if item.file and image_path(Path("."), item.file) is not None:  # a link never leaves DIR
+        img = f'<a href="{_e(quote(item.file, safe="/"))}">{img}</a>'
     return (
         f'<figure class="card" data-f="{_e(json.dumps(keys))}" data-job="{_e(item.job_id)}">'
-        f'<a href="{_e(href)}"><img src="{uri}" alt="{_e(_short(str(prompt or item.job_id)))}">'
-        f'</a><figcaption><p class="prompt">{_e(prompt if prompt is not None else "")}</p>'
+        f'{img}<figcaption><p class="prompt">{_e(prompt if prompt is not None else "")}</p>'
         f'<table class="params">{rows}<tr><th>id</th><td>{_e(item.job_id)}</td></tr></table>'
         "</figcaption></figure>"
     )

@@ -123,14 +123,13 @@ def plan_grid(
         pinned.append((name, value))
     xs, ys = _axis(rows, x), _axis(rows, y)
     others = [n for n in known if n not in (x, y) and len({_key(p, n) for _, p in rows}) > 1]
-    constant = tuple(
-        (n, rows[0][1].get(n)) for n in known if n not in (x, y, *others) and n in rows[0][1]
-    )
+    skip = {x, y, *others, *(n for n, _ in pinned)}
+    constant = tuple((n, rows[0][1][n]) for n in known if n not in skip and n in rows[0][1])
     groups: dict[tuple[str, ...], list[tuple[Item, dict[str, Any]]]] = {}
     for item, params in rows:
         groups.setdefault(tuple(_key(params, n) for n in others), []).append((item, params))
     if len(groups) > max_panels:
-        raise GridError(_too_many(others, rows, len(groups), x, y))
+        raise GridError(_too_many(others, rows, len(groups), x, y, max_panels))
     panels = tuple(_panel(members, others, x, xs, y, ys) for members in groups.values())
     values = tuple(v for _, v in xs), tuple(v for _, v in ys)
     return GridPlan(x, y, *values, panels, tuple(pinned), constant)
@@ -147,9 +146,13 @@ def _pin(
     rows: list[tuple[Item, dict[str, Any]]], name: str, text: str
 ) -> tuple[list[tuple[Item, dict[str, Any]]], Any]:
     values = {_key(p, name): p.get(name) for _, p in rows}
-    for key, value in values.items():
-        if _matches(value, text, key == _ABSENT):
-            return [(i, p) for i, p in rows if _key(p, name) == key], value
+    found = [k for k, v in values.items() if _matches(v, text, k == _ABSENT)]
+    if not found and text:  # a long prompt may be given by its start
+        found = [k for k, v in values.items() if isinstance(v, str) and v.startswith(text)]
+        if len(found) > 1:
+            raise GridError(f"--where {name}={text}: {len(found)} values start with that")
+    if found:
+        return [(i, p) for i, p in rows if _key(p, name) == found[0]], values[found[0]]
     shown = ", ".join(sorted({show_value(v) for v in values.values()}))
     raise GridError(f"--where {name}={text}: no job has that value; {name} is one of: {shown}")
 
@@ -207,11 +210,17 @@ def _cell(found: list[Item]) -> Cell:
 
 
 def _too_many(
-    others: list[str], rows: list[tuple[Item, dict[str, Any]]], panels: int, x: str, y: str
+    others: list[str],
+    rows: list[tuple[Item, dict[str, Any]]],
+    panels: int,
+    x: str,
+    y: str,
+    max_panels: int,
 ) -> str:
     lines = [
-        f"besides {x} and {y}, these parameters vary ({panels} combinations, more than the "
-        "grid tiles); pin them with --where PARAM=VALUE:"
+        f"besides {x} and {y}, these parameters vary ({panels} combinations, more panels than "
+        f"--max-panels {max_panels}); pin them with --where PARAM=VALUE (a text value may be "
+        "given by its start) or raise --max-panels:"
     ]
     for name in others:
         values = list(dict.fromkeys(show_value(p.get(name)) for _, p in rows))

@@ -72,6 +72,16 @@ def test_where_pins_a_parameter_and_compares_numbers_by_value():
     assert plan.count("image") == 4
 
 
+def test_where_accepts_the_start_of_a_long_text_value_when_it_is_unique():
+    items = sweep([1], [1, 2], prompt="an old fisherman mending a net")
+    items += sweep([1], [1, 2], prompt="an old lighthouse")
+    plan = plan_grid(items, "guidance", "seed", parse_where(["prompt=an old fish"]))
+    assert plan.where == (("prompt", "an old fisherman mending a net"),)
+    assert "prompt" not in dict(plan.constant)  # said once, as pinned
+    with pytest.raises(GridError, match="2 values start with that"):
+        plan_grid(items, "guidance", "seed", parse_where(["prompt=an old"]))
+
+
 def test_unknown_parameter_suggests_the_closest():
     with pytest.raises(GridError, match=r"did you mean 'guidance'\?.*parameters in this run"):
         plan_grid(sweep([1], [1]), "guidanse", "seed")

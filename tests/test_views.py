@@ -156,3 +156,22 @@ def test_report_escapes_user_text(cells: Path):
     assert "server:" in page
     assert 'src="http' not in page  # offline: nothing is fetched from anywhere
     assert "<link" not in page
+
+
+def test_failures_of_older_ledgers_are_placed_from_failed_jsonl(cells: Path, tmp_path: Path):
+    """Ledgers written before failures carried their row: failed.jsonl places them; without
+    it they are counted as unplaced, never guessed."""
+    old = tmp_path / "old"
+    shutil.copytree(cells, old)
+    records = [json.loads(x) for x in (old / "ledger.jsonl").read_text().splitlines()]
+    for record in records:
+        if record["event"] == "failed":
+            del record["row"]
+    (old / "ledger.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    data = load_run(old)
+    failed = [i for i in data.items if i.state == "failed"]
+    assert sorted(i.params["guidance"] for i in failed) == sorted(GUIDANCE)
+    assert all(i.params["prompt"] == BIRD for i in failed)
+    (old / "failed.jsonl").unlink()
+    data = load_run(old)
+    assert (data.unplaced_failures, sum(i.state == "failed" for i in data.items)) == (3, 0)
