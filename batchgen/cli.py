@@ -35,6 +35,7 @@ from batchgen.runner import (
 )
 from batchgen.settings import SettingsError
 from batchgen.status import EXIT_DAMAGED, EXIT_MISSING, read_ledger, status_lines, summarize
+from batchgen.viewcli import export, grid, report
 
 __all__ = ["EXIT_INVALID", "main", "run", "status", "validate"]
 
@@ -45,6 +46,11 @@ EXIT_INVALID: Final = 3  # the manifest has problems (distinct from click's 2 fo
 @click.version_option(__version__, prog_name="batchgen")
 def main() -> None:
     """Run batches of image-generation jobs against Segmind-style submit-then-poll APIs."""
+
+
+main.add_command(grid)
+main.add_command(report)
+main.add_command(export)
 
 
 @main.command()

@@ -27,6 +27,8 @@ from batchgen.budget import job_cost, unaffordable
 from batchgen.errors import ApiError, LedgerError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
+from batchgen.metadata import job_row
+from batchgen.parts import PartAllocator
 from batchgen.policy import Action, Backoff, Decision, decide, seeded_rand
 from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.resume import Step, Work
@@ -61,6 +63,7 @@ class EngineConfig:
     window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
     count_polls: bool = False
     filename: str = "{id}.{ext}"
+    parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
     typical_seconds: float = 28.0
     writers: int = 8
     retention: float = 3600.0
@@ -111,7 +114,7 @@ class Engine:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             self._writer = ImageWriter(
-                self.config.out_dir, self.config.filename, self.ledger, metadata
+                self.config.out_dir, self.config.filename, self.ledger, metadata, self.config.parts
             )
             try:
                 async with asyncio.TaskGroup() as group:
@@ -508,5 +511,5 @@ class Engine:
         self.stats.fail(kind, job.id, error)
         log.info("failed %s (%s): %s", job.id, kind, error)
         await self.ledger.append(
-            "failed", job=job.id, kind=kind, error=error, request_id=request_id
+            "failed", job=job.id, kind=kind, error=error, request_id=request_id, row=job_row(job)
         )

@@ -15,7 +15,8 @@ from typing import Any, Final
 from batchgen.jobs import Job
 from batchgen.ledger import LEDGER_NAME, completed_rows
 from batchgen.lifecycle import Replay, State, replay
-from batchgen.sinks import MetadataWriter, write_jsonl_atomic
+from batchgen.parts import write_metadata
+from batchgen.sinks import write_jsonl_atomic
 
 __all__ = ["FAILED_NAME", "SUMMARY_NAME", "failed_row", "finish_outputs", "write_summary"]
 
@@ -51,7 +52,7 @@ def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
         return Replay()
     with ledger_path.open("rb") as handle:
         final = replay(handle)
-    write_jsonl_atomic(out_dir / MetadataWriter.NAME, completed_rows(ledger_path, final))
+    write_metadata(out_dir, lambda: completed_rows(ledger_path, final))  # and each part's
     failed = {job_id for job_id, job in final.jobs.items() if job.state is State.FAILED}
     target = out_dir / FAILED_NAME
     if failed:

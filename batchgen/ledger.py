@@ -15,7 +15,8 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
     expired    {job, request_id}                          the server forgot it: resubmitting
     completed  {job, request_id, file, sha256, bytes, format, seed, metrics, output, row}
                (`row` is the job's metadata.jsonl row, rebuilt from here after a crash)
-    failed     {job, kind, error, request_id?}   kind: server|invalid|gave_up|download|expired
+    failed     {job, kind, error, request_id?, row?}   kind: server|invalid|gave_up|download|expired
+               (`row`: id, model, params and annotations, so grids can place a failed cell)
     released   {job, reason}                              the run stopped before this job ended
 """
 

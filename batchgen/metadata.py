@@ -11,7 +11,7 @@ from typing import Any
 from batchgen.jobs import Job
 from batchgen.wire import Poll
 
-__all__ = ["metadata_row"]
+__all__ = ["job_row", "metadata_row"]
 
 
 def metadata_row(job: Job, file_name: str, request_id: str, poll: Poll) -> dict[str, Any]:
@@ -26,4 +26,16 @@ def metadata_row(job: Job, file_name: str, request_id: str, poll: Poll) -> dict[
         value = poll.metrics.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             row[key] = value
+    return row
+
+
+def job_row(job: Job) -> dict[str, Any]:
+    """What identifies a job to a person: id, model, every sent parameter and annotations.
+
+    Recorded with a failure, so a grid or report can place a failed job among its neighbours
+    while the run is still going (failed.jsonl is only rebuilt when a run ends).
+    """
+    row: dict[str, Any] = {"id": job.id, "model": job.model}
+    row.update(job.params)
+    row.update(job.annotations)
     return row

@@ -31,6 +31,7 @@ from batchgen.jobs import Job
 from batchgen.ledger import LEDGER_NAME, LedgerWriter, folder_lock, load_ledger
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
+from batchgen.parts import PartAllocator
 from batchgen.progress import Reporter
 from batchgen.resume import Step, Work, plan
 from batchgen.runstats import RunStats
@@ -172,6 +173,7 @@ async def run_manifest(
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
+                    parts=_parts(scan.count, settings.folder_size, past),
                     typical_seconds=typical,
                     sync=settings.mode == "sync",
                     price_per_image=settings.price_for(schema),
@@ -223,6 +225,13 @@ async def run_manifest(
         )
         await asyncio.to_thread(write_summary, out_dir, summary)
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
+
+
+def _parts(jobs: int, folder_size: int, past: Replay) -> PartAllocator | None:
+    """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat."""
+    if jobs <= folder_size:
+        return None
+    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file))
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:

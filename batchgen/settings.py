@@ -46,6 +46,7 @@ class RunSettings:
     max_jobs: int = DEFAULT_MAX_JOBS  # refuse manifests that expand to more jobs than this
     filename: str = DEFAULT_NAME_TEMPLATE
     mode: str = "queue"  # "queue": v2 submit + poll; "sync": one blocking v1 call per job
+    folder_size: int = 10_000  # runs with more jobs put images in data/NNNNN/ of this many
 
     def price_for(self, schema: ModelSchema | None) -> float | None:
         """Price per image for estimates: the setting, else the model's, else unknown."""
@@ -72,6 +73,7 @@ _RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "max_jobs": (lambda x: _int(x) and x >= 1, "an integer >= 1"),
     "filename": (lambda x: isinstance(x, str), "a file name template such as '{id}.{ext}'"),
     "mode": (lambda x: x in ("queue", "sync"), "'queue' (v2 submit + poll) or 'sync' (v1)"),
+    "folder_size": (lambda x: _int(x) and x >= 1, "an integer >= 1 (images per subfolder)"),
 }
 
 SETTING_NAMES: Final = frozenset(_RULES)

@@ -14,6 +14,7 @@ from batchgen.jobs import Job, output_path
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
+from batchgen.parts import PartAllocator
 from batchgen.sinks import ImageInfo, MetadataWriter, store_atomic, verify_image
 from batchgen.wire import Poll, Submitted
 
@@ -27,17 +28,20 @@ class ImageWriter:
         filename: str,
         ledger: LedgerWriter,
         metadata: MetadataWriter,
+        parts: PartAllocator | None = None,
     ) -> None:
         self.out_dir = out_dir
         self.filename = filename
         self.ledger = ledger
         self.metadata = metadata
+        self.parts = parts  # large runs: images go into data/NNNNN/ subfolders
 
     async def write(
         self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
     ) -> None:
         """Store a verified image atomically, then record it in the ledger and the metadata."""
-        path = output_path(self.out_dir, job, info.extension, self.filename)
+        root = self.out_dir if self.parts is None else self.out_dir / self.parts.take()
+        path = output_path(root, job, info.extension, self.filename)
         await store_atomic(path, data)
         relative = path.relative_to(self.out_dir).as_posix()
         seed = job.seed if job.seed is not None else poll.seed

@@ -195,9 +195,7 @@ def scale_scripts(quick: bool) -> dict[str, dict[str, Any]]:
     return results
 
 
-def targets(
-    rows: list[Row], scale: dict[str, dict[str, Any]], quick: bool
-) -> list[dict[str, Any]]:
+def targets(rows: list[Row], scale: dict[str, dict[str, Any]], quick: bool) -> list[dict[str, Any]]:
     """Each target of issue 7 against what this run measured."""
     by = {(r.scenario, r.client): r for r in rows}
     by_key = {s.key: s for s in scenarios(quick)}
