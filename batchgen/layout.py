@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from batchgen.finish import FAILED_NAME, SUMMARY_NAME
 from batchgen.ledger import LEDGER_NAME, folder_lock
-from batchgen.shard import Shard
+from batchgen.shard import SHARDS_DIR, Shard, parse_label
 from batchgen.sinks import MetadataWriter, remove_partials
 from batchgen.storage import StorageError, Store, is_remote, open_store
 
@@ -54,11 +54,39 @@ class Layout:
     def locked(self) -> Iterator[None]:
         """One run per shard (or per unsharded output); shards of one output run side by side."""
         with folder_lock(self.root, shared=self.shard is not None):
+            self._check_mode()
             if self.shard is None:
                 yield
                 return
             with folder_lock(self.state_dir):
                 yield
+
+    def _check_mode(self) -> None:
+        """Refuse to mix sharded and unsharded runs, or shard counts, on one output: each would
+        have its own ledger, so the second would pay again for every job the first has done."""
+        counts = {
+            shard.count
+            for name in (p.name for p in (self.root / SHARDS_DIR).glob("*-of-*"))
+            if (shard := parse_label(name)) is not None
+            and (self.root / SHARDS_DIR / name / LEDGER_NAME).exists()
+        }
+        if self.shard is None and counts:
+            raise StorageError(
+                f"{self.root} holds the ledgers of a sharded run (shards/): run with --shard I/N, "
+                "merge it (batchgen merge), or use another --out"
+            )
+        if self.shard is not None:
+            if (self.root / LEDGER_NAME).exists():
+                raise StorageError(
+                    f"{self.root} holds an unsharded run's ledger: a sharded run there would pay "
+                    "again for its jobs; use another --out (or --ledger-dir)"
+                )
+            others = counts - {self.shard.count}
+            if others:
+                raise StorageError(
+                    f"{self.root} holds shards of N={min(others)}: use --shard I/{min(others)}, "
+                    "or another --out"
+                )
 
     def clean(self) -> None:
         """Remove what a killed run left half-written: this run's temp files only."""

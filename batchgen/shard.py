@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Final
 
@@ -51,7 +51,7 @@ class Shard:
 
     index: int
     count: int
-    source: str = "--shard"  # where it came from, for messages
+    source: str = field(default="--shard", compare=False)  # where it came from, for messages
 
     def __post_init__(self) -> None:
         if not 1 <= self.count <= MAX_SHARDS:
@@ -74,9 +74,6 @@ class Shard:
 
     def owns(self, job_id: str) -> bool:
         return shard_of(job_id, self.count) == self.index
-
-    def same(self, other: Shard) -> bool:
-        return (self.index, self.count) == (other.index, other.count)
 
 
 def shard_of(job_id: str, count: int) -> int:
@@ -122,7 +119,7 @@ def resolve_shard(flag: str | None, count: int | None, env: Mapping[str, str]) -
         chosen = parse_shard(flag)
         if count is not None and count != chosen.count:
             raise ShardError(f"--shard {flag} disagrees with --shard-count {count}")
-        if found is not None and not found.same(chosen):
+        if found is not None and found != chosen:
             raise ShardError(
                 f"--shard {flag} disagrees with {found.source} (shard {found.index}/{found.count});"
                 " drop one of them"
@@ -157,7 +154,7 @@ def _from_env(count: int | None, env: Mapping[str, str]) -> Shard | None:
         if total is None:
             raise ShardError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")
         shards.append(Shard(task - low, total, "SLURM_ARRAY_TASK_ID"))
-    if len(shards) == 2 and not shards[0].same(shards[1]):
+    if len(shards) == 2 and shards[0] != shards[1]:
         raise ShardError("JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID name different shards")
     return shards[0] if shards else None
 
