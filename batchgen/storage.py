@@ -175,7 +175,9 @@ class FsspecStore:
                 f"--out {url}: object storage needs the s3 extra: pip install 'batchgen[s3]'"
             ) from None
         try:
-            self.fs, root = url_to_fs(url, **options)
+            # A fresh instance: fsspec's cache keys on the options, not on the AWS_* variables
+            # that may have changed since (another endpoint, other credentials).
+            self.fs, root = url_to_fs(url, **{"skip_instance_cache": True, **options})
         except ImportError as exc:  # fsspec knows the scheme, its backend (s3fs, gcsfs) is missing
             raise StorageError(
                 f"--out {url}: {exc.msg if hasattr(exc, 'msg') else exc} "
