@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -108,6 +109,9 @@ async def test_four_shards_on_s3_merge_to_the_unsharded_images(
     again = await run(manifest, url, emu, shard=Shard(1, 4), ledger_dir=ledgers)
     assert (again.exit_code, again.skipped, again.stats.refetched) == (0, len(mine) - 1, 1)
     assert hashlib.sha256(get(f"ds/{damaged}")).hexdigest() == mine[damaged]
+    shutil.rmtree(ledgers / "shards" / "2-of-4")  # a new node: the local ledger is gone
+    fresh = await run(manifest, url, emu, shard=Shard(2, 4), ledger_dir=ledgers)
+    assert (fresh.exit_code, fresh.stats.jobs, fresh.skipped) == (0, 0, results[2].stats.completed)
 
 
 def ledger(state: Path) -> bytes:
