@@ -39,7 +39,7 @@ from batchgen.policy import (
 from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
 from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter
-from batchgen.storage import LocalStore, Store
+from batchgen.storage import Store
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, SyncImage, decode_base64
 from batchgen.writer import ImageWriter, checked
@@ -119,7 +119,7 @@ class Engine:
     async def run(self, works: Iterable[Work | Job]) -> RunStats:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
-            store = self.config.store or LocalStore(self.config.out_dir)
+            store = self.config.store or self.config.out_dir
             self._writer = ImageWriter(store, self.config.filename, self.ledger, metadata)
             try:
                 async with asyncio.TaskGroup() as group:

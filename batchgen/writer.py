@@ -8,13 +8,14 @@ from the ledger after every run, so a crash between the two costs nothing).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from batchgen.jobs import Job, output_name
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
 from batchgen.sinks import ImageInfo, MetadataWriter, verify_image
-from batchgen.storage import Store
+from batchgen.storage import LocalStore, Store
 from batchgen.wire import Poll, Submitted
 
 __all__ = ["ImageWriter", "checked", "expected_format"]
@@ -23,12 +24,12 @@ __all__ = ["ImageWriter", "checked", "expected_format"]
 class ImageWriter:
     def __init__(
         self,
-        store: Store,
+        store: Store | Path,
         filename: str,
         ledger: LedgerWriter,
         metadata: MetadataWriter,
     ) -> None:
-        self.store = store
+        self.store = LocalStore(store) if isinstance(store, Path) else store
         self.filename = filename
         self.ledger = ledger
         self.metadata = metadata
