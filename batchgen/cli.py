@@ -19,6 +19,7 @@ from typing import Any, Final, NoReturn
 import click
 
 from batchgen import __version__
+from batchgen.cli_scale import merge, scale_kwargs, scale_options
 from batchgen.client import DEFAULT_API_ROOT
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.errors import LedgerError, ManifestError, ManifestProblem
@@ -209,7 +210,7 @@ def _report_invalid(
 
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("--out", help="Output folder, or an fsspec URL such as s3://bucket/prefix.")
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option(
     "--base-url",
@@ -256,9 +257,10 @@ def _report_invalid(
     help="Typical seconds per image, to time the first polls (then learned). "
     "[default: the model's, 28 for qwen-image]",
 )
+@scale_options
 def run(
     manifest: Path,
-    out: Path | None,
+    out: str | None,
     model: str | None,
     base_url: str,
     concurrency: int | None,
@@ -275,6 +277,7 @@ def run(
     sync: bool | None,
     grace: float,
     expect_seconds: float | None,
+    **scale: Any,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
@@ -293,8 +296,10 @@ def run(
     }
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with _exit_on_errors():
+        scaling = scale_kwargs(**scale)
     if dry_run:
-        _dry_run(manifest, model, out, overrides, retry_failed)
+        _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return
     with _exit_on_errors():
         result = asyncio.run(
@@ -312,6 +317,7 @@ def run(
                 expect_seconds=expect_seconds,
                 quiet=quiet,
                 status_interval=status_interval,
+                **scaling,
             )
         )
     for line in run_summary_lines(result):
@@ -333,7 +339,12 @@ def status(folder: Path, as_json: bool) -> None:
         click.echo(f"error: {folder / LEDGER_NAME} is damaged at {exc}", err=True)
         sys.exit(EXIT_DAMAGED)
     except FileNotFoundError:
-        click.echo(f"error: no ledger at {folder / LEDGER_NAME} (is DIR a run's --out?)", err=True)
+        hint = (
+            "a shard's folder, OUT/shards/I-of-N"
+            if (folder / "shards").is_dir()
+            else "a run's --out"
+        )
+        click.echo(f"error: no ledger at {folder / LEDGER_NAME} (is DIR {hint}?)", err=True)
         sys.exit(EXIT_MISSING)
     except OSError as exc:
         click.echo(f"error: cannot read {folder / LEDGER_NAME}: {exc}", err=True)
@@ -351,9 +362,10 @@ def status(folder: Path, as_json: bool) -> None:
 def _dry_run(
     manifest: Path,
     model: str | None,
-    out: Path | None,
+    out: str | None,
     overrides: dict[str, Any],
     retry_failed: bool,
+    scaling: dict[str, Any],
 ) -> None:
     """Everything up to the first request: validation, the resume plan, cost and time."""
     with _exit_on_errors():
@@ -361,9 +373,12 @@ def _dry_run(
         scan = loaded.scan(sample=0)
         if not scan.ok:
             _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
-        plan = plan_resume(loaded, out, retry_failed=retry_failed)
+        plan = plan_resume(loaded, out, retry_failed=retry_failed, **scaling)
     for line in dry_run_lines(loaded, plan):
         click.echo(line)
+
+
+main.add_command(merge)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
 from batchgen.sinks import ImageInfo, InvalidImage, MetadataWriter
+from batchgen.storage import Store
 from batchgen.throttle import Throttle
 from batchgen.wire import Poll, Submitted, SyncImage, decode_base64
 from batchgen.writer import ImageWriter, checked
@@ -73,6 +74,7 @@ class EngineConfig:
     price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
     budget_usd: float | None = None  # stop submitting before projected spend passes this
     spent_before: float = 0.0  # USD spent on this output folder by earlier runs
+    store: Store | None = None  # where images go (None: the folder `out_dir`)
 
 
 class _JobOver(Exception):
@@ -113,8 +115,9 @@ class Engine:
     async def run(self, works: Iterable[Work | Job]) -> RunStats:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
+            store = self.config.store or self.config.out_dir
             self._writer = ImageWriter(
-                self.config.out_dir, self.config.filename, self.ledger, metadata, self.config.parts
+                store, self.config.filename, self.ledger, metadata, self.config.parts
             )
             try:
                 async with asyncio.TaskGroup() as group:
@@ -446,7 +449,7 @@ class Engine:
             await self._writer.write(job, request, poll, *fetched)
         except OSError as exc:  # disk full, permissions: nothing more can be stored
             # The job stays "submitted" in the ledger, so a rerun re-attaches and downloads it.
-            self.stop(f"cannot write images to {self.config.out_dir}: {exc}")
+            self.stop(f"cannot write images to {self._writer.store.url}: {exc}")
             await self._release(job, self.stats.stop_reason)
             raise _JobOver from None
         total = time.monotonic() - accepted_at if accepted_at is not None else None

@@ -188,17 +188,19 @@ LOCK_NAME: Final = ".batchgen.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on an output folder for the length of a run.
 
     Two runs on one folder would each replay the same ledger and each pay for every pending job;
     the second one fails at once instead. The lock is released by the OS if the process dies.
+    `shared`: shards of one dataset hold the output folder's lock together (each also holds its
+    own shard folder's lock exclusively), which still keeps an unsharded run out.
     """
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LedgerError(
                 f"another batchgen run is using {folder}; wait for it to finish or stop it "

@@ -28,14 +28,16 @@ from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError
 from batchgen.finish import finish_outputs, write_summary
 from batchgen.jobs import Job
-from batchgen.ledger import LEDGER_NAME, LedgerWriter, folder_lock, load_ledger
+from batchgen.layout import plan_layout
+from batchgen.ledger import LedgerWriter, load_ledger
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.parts import PartAllocator
 from batchgen.progress import Reporter
 from batchgen.resume import Step, Work, plan
 from batchgen.runstats import RunStats
-from batchgen.sinks import file_intact, remove_partials
+from batchgen.shard import Shard
+from batchgen.storage import Store
 from batchgen.summary import RunShape, final_summary, snapshot
 
 __all__ = [
@@ -97,7 +99,7 @@ async def run_manifest(
     manifest: Path | Manifest,
     *,
     api_key: str | None = None,
-    out: Path | None = None,
+    out: Path | str | None = None,
     model: str | None = None,
     base_url: str = DEFAULT_API_ROOT,
     overrides: Mapping[str, Any] | None = None,
@@ -109,11 +111,18 @@ async def run_manifest(
     quiet: bool = False,
     status_interval: float = DEFAULT_STATUS_INTERVAL,
     status_stream: TextIO | None = None,
+    shard: Shard | None = None,
+    ledger_dir: Path | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
+    `shard`: run only the jobs whose id hashes to it, with the shard's own ledger (`layout.py`).
+    `out` may be an fsspec URL (`s3://bucket/prefix`, with `ledger_dir` and `storage_options`).
+
     Raises ManifestError (nothing was sent) when the manifest is invalid, ValueError when no API
-    key is given for a real server, LedgerError when the ledger is damaged or cannot be written.
+    key is given for a real server or the output cannot be used (StorageError), LedgerError when
+    the ledger is damaged or cannot be written.
     """
     loaded = (
         manifest
@@ -124,14 +133,18 @@ async def run_manifest(
     if not scan.ok:
         raise scan.error()
     settings = loaded.settings
-    out_dir = out if out is not None else Path(settings.output)
+    layout = plan_layout(out if out is not None else settings.output, shard, ledger_dir,
+                         storage_options)  # fmt: skip
+    out_dir = layout.state_dir
     if emulator is False and not api_key:
         raise ValueError("no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)")
-    with folder_lock(out_dir):  # one run per folder: two would pay for everything twice
-        ledger_path = out_dir / LEDGER_NAME
+    with layout.locked():  # one run per folder (or shard): two would pay for everything twice
+        ledger_path = layout.ledger_path
+        await asyncio.to_thread(layout.restore_ledger)
         past = await asyncio.to_thread(load_ledger, ledger_path)
-        await asyncio.to_thread(remove_partials, out_dir)
+        await asyncio.to_thread(layout.clean)
         counts = ResumeCounts(runs=past.runs)
+        total = scan.count if shard is None else await asyncio.to_thread(_count, loaded, shard)
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
             emu: Emulator | None = None
@@ -168,6 +181,7 @@ async def run_manifest(
                 ledger,
                 EngineConfig(
                     out_dir=out_dir,
+                    store=layout.store,
                     concurrency=settings.concurrency,
                     rpm=settings.rpm,
                     window=window,
@@ -185,8 +199,10 @@ async def run_manifest(
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
-            works = _works(loaded.jobs(), past, out_dir, counts, retry_failed=retry_failed)
-            shape = RunShape(scan.count, settings.rpm, window, settings.concurrency, typical)
+            works = _works(
+                owned(loaded.jobs(), shard), past, layout.store, counts, retry_failed=retry_failed
+            )
+            shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
             started = time.monotonic()
             stream = status_stream or sys.stderr
             reporter = Reporter(
@@ -212,7 +228,7 @@ async def run_manifest(
                     await watching
             wall = time.monotonic() - started
             server = emu.stats(detail=False) if emu is not None else None
-        await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
+        await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))
         exit_code = _exit_code(engine.stats, interrupted)
         summary = final_summary(
             engine.stats,
@@ -223,7 +239,10 @@ async def run_manifest(
             wall=wall,
             exit_code=exit_code,
         )
+        if shard is not None:
+            summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
         await asyncio.to_thread(write_summary, out_dir, summary)
+        await asyncio.to_thread(layout.publish_state)
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
 
 
@@ -243,15 +262,23 @@ def _exit_code(stats: RunStats, interrupted: bool) -> int:
 
 
 def plan_resume(
-    manifest: Manifest, out: Path | None = None, *, retry_failed: bool = False
+    manifest: Manifest,
+    out: Path | str | None = None,
+    *,
+    retry_failed: bool = False,
+    shard: Shard | None = None,
+    ledger_dir: Path | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Counter[str]:
     """What a run would do, read-only (a dry run): jobs per resume step, nothing sent or changed.
 
     Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
     double charge), resubmit_expired, removed (in the ledger, not in the manifest).
     """
-    out_dir = out if out is not None else Path(manifest.settings.output)
-    ledger_path = out_dir / LEDGER_NAME
+    layout = plan_layout(
+        out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
+    )
+    ledger_path = layout.ledger_path
     past = Replay()
     if ledger_path.exists():
         with ledger_path.open("rb") as handle:
@@ -261,7 +288,8 @@ def plan_resume(
                 raise LedgerError(f"{ledger_path}: {exc}") from None
     counts = ResumeCounts()
     steps: Counter[str] = Counter()
-    for work in _works(manifest.jobs(), past, out_dir, counts, retry_failed=retry_failed):
+    jobs = owned(manifest.jobs(), shard)
+    for work in _works(jobs, past, layout.store, counts, retry_failed=retry_failed):
         if work.step is Step.SUBMIT:
             key = (
                 "resubmit_unknown"
@@ -277,8 +305,17 @@ def plan_resume(
     return steps
 
 
+def owned(jobs: Iterator[Job], shard: Shard | None) -> Iterator[Job]:
+    """The jobs this run is responsible for: all of them, or those that hash to `shard`."""
+    return jobs if shard is None else (job for job in jobs if shard.owns(job.id))
+
+
+def _count(manifest: Manifest, shard: Shard) -> int:
+    return sum(1 for _ in owned(manifest.jobs(), shard))
+
+
 def _works(
-    jobs: Iterator[Job], past: Replay, out_dir: Path, counts: ResumeCounts, *, retry_failed: bool
+    jobs: Iterator[Job], past: Replay, store: Store, counts: ResumeCounts, *, retry_failed: bool
 ) -> Iterator[Work]:
     """The manifest's jobs as work for the engine, minus what is done; counts what it skips."""
     earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
@@ -286,7 +323,7 @@ def _works(
         record = earlier.pop(job.id, None)
         intact = None
         if record is not None and record.state is State.COMPLETED and record.file is not None:
-            intact = file_intact(out_dir / record.file, record.sha256)
+            intact = store.intact(record.file, record.sha256)
         work = plan(
             job,
             record,

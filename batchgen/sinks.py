@@ -81,11 +81,15 @@ def verify_image(data: bytes, expected: str | None = None) -> ImageInfo:
     return ImageInfo(fmt, width, height, hashlib.sha256(data).hexdigest(), len(data))
 
 
-async def store_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is either absent, old, or complete and durable."""
+async def store_atomic(path: Path, data: bytes, tag: str = "") -> None:
+    """Write `data` to `path` so that `path` is either absent, old, or complete and durable.
+
+    `tag` marks the temp file as this process's (a shard's), so `remove_partials(folder, tag)`
+    in another shard sharing the folder leaves it alone.
+    """
     folder = path.parent
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    temp = folder / f".{path.name}.{_temp_mark(tag)}{secrets.token_hex(4)}{PART_SUFFIX}"
     try:
         async with aiofiles.open(temp, "wb") as handle:
             await handle.write(data)
@@ -172,11 +176,19 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def remove_partials(folder: Path) -> int:
-    """Delete temp files a killed run left behind (never visible under a final name)."""
+def _temp_mark(tag: str) -> str:
+    return f"{tag}-" if tag else ""
+
+
+def remove_partials(folder: Path, tag: str = "") -> int:
+    """Delete temp files a killed run left behind (never visible under a final name).
+
+    With a `tag`, only that process's (shards running at the same time share the folder).
+    """
     count = 0
     if folder.is_dir():
-        for temp in folder.rglob(f".*{PART_SUFFIX}"):
+        pattern = f".*.{_temp_mark(tag)}*{PART_SUFFIX}" if tag else f".*{PART_SUFFIX}"
+        for temp in folder.rglob(pattern):
             _discard(temp)
             count += 1
     return count

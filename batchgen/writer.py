@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from batchgen.jobs import Job, output_path
+from batchgen.jobs import Job, output_name
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import metadata_row
 from batchgen.models import schema_for
 from batchgen.parts import PartAllocator
-from batchgen.sinks import ImageInfo, MetadataWriter, store_atomic, verify_image
+from batchgen.sinks import ImageInfo, MetadataWriter, verify_image
+from batchgen.storage import LocalStore, Store
 from batchgen.wire import Poll, Submitted
 
 __all__ = ["ImageWriter", "checked", "expected_format"]
@@ -24,13 +25,13 @@ __all__ = ["ImageWriter", "checked", "expected_format"]
 class ImageWriter:
     def __init__(
         self,
-        out_dir: Path,
+        store: Store | Path,
         filename: str,
         ledger: LedgerWriter,
         metadata: MetadataWriter,
         parts: PartAllocator | None = None,
     ) -> None:
-        self.out_dir = out_dir
+        self.store = LocalStore(store) if isinstance(store, Path) else store
         self.filename = filename
         self.ledger = ledger
         self.metadata = metadata
@@ -40,10 +41,10 @@ class ImageWriter:
         self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
     ) -> None:
         """Store a verified image atomically, then record it in the ledger and the metadata."""
-        root = self.out_dir if self.parts is None else self.out_dir / self.parts.take()
-        path = output_path(root, job, info.extension, self.filename)
-        await store_atomic(path, data)
-        relative = path.relative_to(self.out_dir).as_posix()
+        relative = output_name(job, info.extension, self.filename).as_posix()
+        if self.parts is not None:
+            relative = f"{self.parts.take()}/{relative}"
+        await self.store.put(relative, data, info.sha256)  # complete under its name, or absent
         seed = job.seed if job.seed is not None else poll.seed
         row = metadata_row(job, relative, request.request_id, poll)
         await self.ledger.append(
