@@ -26,7 +26,7 @@ from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError
-from batchgen.finish import finish_outputs, write_summary
+from batchgen.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.jobs import Job
 from batchgen.ledger import LEDGER_NAME, LedgerWriter, folder_lock, load_ledger
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
@@ -210,7 +210,7 @@ async def run_manifest(
                     await watching
             wall = time.monotonic() - started
             server = emu.stats(detail=False) if emu is not None else None
-        await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
+        final = await asyncio.to_thread(finish_outputs, out_dir, loaded.jobs())
         exit_code = _exit_code(engine.stats, interrupted)
         summary = final_summary(
             engine.stats,
@@ -220,6 +220,7 @@ async def run_manifest(
             removed=counts.removed,
             wall=wall,
             exit_code=exit_code,
+            double_charged=double_charge_list(final),
         )
         await asyncio.to_thread(write_summary, out_dir, summary)
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)

@@ -22,6 +22,8 @@ from typing import Any, Final
 import aiofiles
 from PIL import Image
 
+from batchgen.crashpoints import crashpoint, fault
+
 __all__ = [
     "PART_SUFFIX",
     "ImageInfo",
@@ -88,10 +90,14 @@ async def store_atomic(path: Path, data: bytes) -> None:
     temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
     try:
         async with aiofiles.open(temp, "wb") as handle:
+            fault("write", "image")  # test hooks, off in production (see crashpoints.py)
             await handle.write(data)
             await handle.flush()
+            fault("fsync", "image")
             await asyncio.to_thread(os.fsync, handle.fileno())
+        crashpoint("downloaded")
         await asyncio.to_thread(_publish, temp, path)
+        crashpoint("renamed")
     except BaseException:
         await asyncio.to_thread(_discard, temp)
         raise
