@@ -17,7 +17,8 @@ global lookup and one comparison.
 
 `BATCHGEN_FAULT=OP:TARGET:N[:ERRNO]` -- from the Nth `fault(OP, TARGET)` on, raise OSError(ERRNO)
 instead of doing the operation, like a disk that has filled up and stays full. OP: write | fsync;
-TARGET: ledger | image; ERRNO: a name from `errno` (default ENOSPC for write, EIO for fsync).
+TARGET: ledger | image | outputs (metadata.jsonl, failed.jsonl rebuilt at the end); ERRNO: a
+name from `errno` (default ENOSPC for write, EIO for fsync).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def crashpoint(name: str) -> None:
 
 
 def fault(op: str, target: str) -> None:
-    """About to `op` (write | fsync) `target` (ledger | image): fail if `BATCHGEN_FAULT` says so."""
+    """About to `op` (write | fsync) `target`: raise OSError if `BATCHGEN_FAULT` says so."""
     if _FAULT is None or _FAULT[0] != op or _FAULT[1] != target:
         return
     key = f"{op}:{target}"

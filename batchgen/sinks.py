@@ -166,6 +166,7 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     count = 0
     try:
         with temp.open("w", encoding="utf-8") as handle:
+            fault("write", "outputs")  # test hook, off in production (see crashpoints.py)
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1

@@ -50,6 +50,7 @@ def emulator_url() -> Iterator[str]:
     yield from emulator_process("--latency", "0.15", "--latency-jitter", "0.05", "--workers", "16")
 
 
+@pytest.mark.timeout(1800)  # the long form: 21 runs of up to 2,000 jobs on a loaded machine
 def test_crash_campaign(tmp_path: Path, emulator_url: str, long_form: bool) -> None:
     """Kill at seeded moments, resume each time: every job once, every image whole, the ledger
     replays, and every double payment is a submit caught unanswered by a kill, listed in

@@ -47,6 +47,7 @@ def seeds(long_form: bool) -> list[int]:
     return [base + i for i in range(5 if long_form else 2)]
 
 
+@pytest.mark.timeout(600)  # several seeds, two processes each
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_a_named_point_then_resume(
     tmp_path: Path, emulator_url: str, long_form: bool, point: str
