@@ -63,12 +63,17 @@ _FAULT: Final = _parse_fault(os.environ.get(FAULT_ENV))
 _seen: dict[str, int] = {}
 
 
-def crashpoint(name: str) -> None:
-    """Reached a named moment: SIGKILL the process if `BATCHGEN_CRASH_AT` says so."""
+def crashpoint(name: str, detail: object = None) -> None:
+    """Reached a named moment: SIGKILL the process if `BATCHGEN_CRASH_AT` says so.
+
+    `detail` (e.g. the file being written) goes to stderr first, so a test knows which job
+    the kill caught even when several were at the same stage.
+    """
     if _CRASH is None or _CRASH[0] != name:
         return
     _seen[name] = seen = _seen.get(name, 0) + 1
     if seen >= _CRASH[1]:
+        os.write(2, f"batchgen: crashpoint {name} #{seen}: {detail}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -95,9 +95,9 @@ async def store_atomic(path: Path, data: bytes) -> None:
             await handle.flush()
             fault("fsync", "image")
             await asyncio.to_thread(os.fsync, handle.fileno())
-        crashpoint("downloaded")
+        crashpoint("downloaded", path)
         await asyncio.to_thread(_publish, temp, path)
-        crashpoint("renamed")
+        crashpoint("renamed", path)
     except BaseException:
         await asyncio.to_thread(_discard, temp)
         raise

@@ -78,19 +78,17 @@ def test_kill_at_a_named_point_then_resume(
         if point in ("intent", "post-sent"):
             assert len(risk) == 1, f"{case}: unanswered submits {risk}"
             (victim,) = risk
-        elif point == "downloaded":
-            names = partials(out)
-            assert len(names) == 1, f"{case}: temp files {names}"
-            victim = re.sub(r"^\.(.+)\.png\.[0-9a-f]+\.part$", r"\1", names[0])
-            assert not (out / f"{victim}.png").exists(), case
-        else:
-            unrecorded = [
-                p.stem for p in out.glob("*.png") if state.jobs[p.stem].state is not State.COMPLETED
-            ]
-            assert len(unrecorded) == 1, f"{case}: images not recorded {unrecorded}"
-            (victim,) = unrecorded
-        if point in ("downloaded", "renamed"):
-            assert state.jobs[victim].state is State.IN_FLIGHT, case
+        else:  # the hook names the image it caught (another job may be storing too)
+            found = re.search(rf"crashpoint {point} #\d+: (\S+)", stderr)
+            assert found, f"{case}: {stderr[-2000:]}"
+            image = Path(found.group(1))
+            victim = image.stem
+            assert state.jobs[victim].state is State.IN_FLIGHT, case  # not recorded yet
+            if point == "downloaded":  # complete in its temp file, not under its final name
+                assert not image.exists(), case
+                assert any(name.startswith(f".{image.name}.") for name in partials(out)), case
+            else:
+                assert image.exists(), case
 
         code, _, stderr = finish(start_run(manifest, out, emulator_url))
         assert code == 0, f"{case}: {stderr[-2000:]}"
