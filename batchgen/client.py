@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from batchgen import __version__
+from batchgen.crashpoints import crashpoint
 from batchgen.errors import ApiError, TransportError
 from batchgen.policy import rate_limit_wait
 from batchgen.wire import (
@@ -122,12 +123,14 @@ class ApiClient:
         if not 200 <= answer.status < 300:
             raise self._api_error(answer)
         try:
-            return parse_submit(answer.json(), self.api_root)
+            accepted = parse_submit(answer.json(), self.api_root)
         except ValueError as exc:
             raise TransportError(
                 f"the server accepted the submit but its answer is unreadable: {exc}",
                 maybe_sent=True,
             ) from None
+        crashpoint("post-sent")  # test hook, off in production: paid, not yet recorded
+        return accepted
 
     async def poll(self, url: str) -> Poll:
         """GET a status or result URL; raises ApiError unless the answer is a poll answer."""

@@ -8,6 +8,7 @@ BatchgenError                 base: anything batchgen raises on purpose
 ├── InferenceFailed           the server ran the job and reported FAILED (.error)
 ├── InferenceTimeout          a job did not finish within the caller's deadline
 └── LedgerError               the ledger cannot be written or read back safely
+    └── OutputError           metadata/summary cannot be rewritten (disk full); the ledger is fine
 ```
 
 What to *do* about an `ApiError` or `TransportError` is not decided here but in `policy.py`, from
@@ -35,6 +36,7 @@ __all__ = [
     "LedgerError",
     "ManifestError",
     "ManifestProblem",
+    "OutputError",
     "ProblemLog",
     "TransportError",
 ]
@@ -131,6 +133,14 @@ class InferenceTimeout(_JobError):
 
 class LedgerError(BatchgenError):
     """The ledger could not be made durable, or is damaged where guessing would be unsafe."""
+
+
+class OutputError(LedgerError):
+    """metadata.jsonl, failed.jsonl or summary.json could not be rewritten (a full disk, say).
+
+    A LedgerError so that every caller stops the same way (exit 2), though the ledger itself is
+    intact: those files are rebuilt from it by the next run.
+    """
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ truth: every run ends by writing them anew, so a crash in the middle of one cost
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -16,9 +17,16 @@ from batchgen.jobs import Job
 from batchgen.ledger import LEDGER_NAME, completed_rows
 from batchgen.lifecycle import Replay, State, replay
 from batchgen.parts import write_metadata
-from batchgen.sinks import write_jsonl_atomic
+from batchgen.sinks import PART_SUFFIX, write_jsonl_atomic
 
-__all__ = ["FAILED_NAME", "SUMMARY_NAME", "failed_row", "finish_outputs", "write_summary"]
+__all__ = [
+    "FAILED_NAME",
+    "SUMMARY_NAME",
+    "double_charge_list",
+    "failed_row",
+    "finish_outputs",
+    "write_summary",
+]
 
 FAILED_NAME: Final = "failed.jsonl"
 SUMMARY_NAME: Final = "summary.json"
@@ -63,5 +71,28 @@ def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
     return final
 
 
+def double_charge_list(final: Replay) -> list[dict[str, Any]]:
+    """Every job of the folder that may have been paid twice, from the ledger, in ledger order.
+
+    The ledger and not the run's counters: a submit whose answer died with a killed run is only
+    known as such to the run that resubmits it, and the summary of any later run must still list
+    it. `lost_answers` is how many submits' answers were lost; `request_id` is the request the
+    job kept (the lost ones' ids were never seen: the provider's billing shows them).
+    """
+    return [
+        {"job": job_id, "lost_answers": job.ambiguous, "request_id": job.request_id}
+        for job_id, job in final.jobs.items()
+        if job.ambiguous
+    ]
+
+
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
-    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    """Replace summary.json whole (temp file + rename): a crash or a full disk never leaves half."""
+    text = json.dumps(summary, indent=2) + "\n"
+    temp = out_dir / f".{SUMMARY_NAME}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(out_dir / SUMMARY_NAME)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from batchgen.crashpoints import crashpoint, fault
 from batchgen.errors import LedgerError
 from batchgen.lifecycle import LedgerDamage, Replay, State, replay
 
@@ -97,6 +98,8 @@ class LedgerWriter:
         self._pending.append((line, future))
         self._wake.set()
         await future
+        crashpoint(event)  # test hooks (off in production): die right after a durable record
+        crashpoint("ledger")
 
     async def _flusher(self) -> None:
         while True:
@@ -128,8 +131,10 @@ class LedgerWriter:
         data = b"".join(lines)
         view = memoryview(data)
         while view:
+            fault("write", "ledger")
             written = os.write(self._fd, view)
             view = view[written:]
+        fault("fsync", "ledger")
         os.fsync(self._fd)
         self.syncs += 1
 

@@ -13,6 +13,13 @@ States and the events that lead to them:
 `released` (the run stopped before the job ended) changes nothing: the job is resumed from the
 state it was in. A job last seen in UNKNOWN sent a submit whose answer was never recorded: it may
 have been billed, and is counted as a possible double charge when it is submitted again.
+
+`ambiguous` counts those possible double charges from the ledger alone, so the count (and the list
+in summary.json) survives any number of crashes and resumes: an `unknown` record (the answer was
+lost while the run went on), or an `intent` that finds the job's previous intent unanswered and
+written by an earlier run (that run died between the intent and the answer). Within one run an
+intent after an unanswered intent is a retry after a sure refusal (429, connection refused):
+nothing was billed, nothing is counted.
 """
 
 from __future__ import annotations
@@ -52,8 +59,11 @@ class LedgerJob:
     completed_line: int | None = None  # where its metadata row is (rebuilding metadata.jsonl)
     cost: float | None = None  # what the server charged for it (metrics.cost), if it said
     failure: str | None = None  # kind: error, for FAILED
-    ambiguous: int = 0  # submits whose answer was recorded as lost (`unknown` events)
+    ambiguous: int = 0  # submits whose answer was lost (`unknown` events, crashes): see above
     attempts: int = 0
+    # Replay's bookkeeping, not a fact about the job (so not compared): the run whose `intent`
+    # is still unanswered, -1 if none.
+    open_intent_run: int = field(default=-1, compare=False, repr=False)
 
 
 class LedgerDamage(ValueError):
@@ -117,9 +127,13 @@ def replay(lines: Iterable[bytes]) -> Replay:
             if job is None:
                 job = jobs[job_id] = LedgerJob()
             if event == "intent":
+                if 0 <= job.open_intent_run != runs:  # its run died before the answer came
+                    job.ambiguous += 1
+                job.open_intent_run = runs
                 job.state = _UNKNOWN
                 job.attempts += 1
             elif event == "submitted":
+                job.open_intent_run = -1  # every record but `released` answers the intent
                 job.state = _IN_FLIGHT
                 value = record.get("request_id")
                 job.request_id = value if value and type(value) is str else None
@@ -130,6 +144,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 value = record.get("t")
                 job.submitted_at = value if type(value) is float else _number(value)
             elif event == "completed":
+                job.open_intent_run = -1
                 job.state = _COMPLETED
                 value = record.get("request_id")
                 if value and type(value) is str:
@@ -146,11 +161,14 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None
             elif event == "unknown":
+                job.open_intent_run = -1
                 job.ambiguous += 1
                 job.state = _UNKNOWN
             elif event == "expired":
+                job.open_intent_run = -1
                 job.state = _PENDING
             elif event == "failed":
+                job.open_intent_run = -1
                 job.state = _FAILED
                 job.failure = f"{record.get('kind')}: {record.get('error')}"
             elif event != "released":

@@ -25,8 +25,8 @@ from batchgen.budget import spent_before
 from batchgen.client import DEFAULT_API_ROOT, ApiClient
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
-from batchgen.errors import LedgerError
-from batchgen.finish import finish_outputs, write_summary
+from batchgen.errors import LedgerError, OutputError
+from batchgen.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.jobs import Job
 from batchgen.layout import plan_layout
 from batchgen.ledger import LedgerWriter, load_ledger
@@ -228,21 +228,29 @@ async def run_manifest(
                     await watching
             wall = time.monotonic() - started
             server = emu.stats(detail=False) if emu is not None else None
-        await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))
-        exit_code = _exit_code(engine.stats, interrupted)
-        summary = final_summary(
-            engine.stats,
-            shape,
-            skipped=counts.done,
-            failed_earlier=counts.failed,
-            removed=counts.removed,
-            wall=wall,
-            exit_code=exit_code,
-        )
-        if shard is not None:
-            summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
-        await asyncio.to_thread(write_summary, out_dir, summary)
-        await asyncio.to_thread(layout.publish_state)
+        try:
+            final = await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))
+            exit_code = _exit_code(engine.stats, interrupted)
+            summary = final_summary(
+                engine.stats,
+                shape,
+                skipped=counts.done,
+                failed_earlier=counts.failed,
+                removed=counts.removed,
+                wall=wall,
+                exit_code=exit_code,
+                double_charged=double_charge_list(final),
+            )
+            if shard is not None:
+                summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
+            await asyncio.to_thread(write_summary, out_dir, summary)
+            await asyncio.to_thread(layout.publish_state)
+        except OSError as exc:  # a full disk: the ledger has everything, the next run rebuilds
+            raise OutputError(
+                f"the images and the ledger are saved, but metadata.jsonl / summary.json in "
+                f"{out_dir} could not be rewritten: {exc}; run the same command again once "
+                "there is room"
+            ) from None
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
 
 

@@ -22,6 +22,8 @@ from typing import Any, Final
 import aiofiles
 from PIL import Image
 
+from batchgen.crashpoints import crashpoint, fault
+
 __all__ = [
     "PART_SUFFIX",
     "ImageInfo",
@@ -92,10 +94,14 @@ async def store_atomic(path: Path, data: bytes, tag: str = "") -> None:
     temp = folder / f".{path.name}.{_temp_mark(tag)}{secrets.token_hex(4)}{PART_SUFFIX}"
     try:
         async with aiofiles.open(temp, "wb") as handle:
+            fault("write", "image")  # test hooks, off in production (see crashpoints.py)
             await handle.write(data)
             await handle.flush()
+            fault("fsync", "image")
             await asyncio.to_thread(os.fsync, handle.fileno())
+        crashpoint("downloaded", path)
         await asyncio.to_thread(_publish, temp, path)
+        crashpoint("renamed", path)
     except BaseException:
         await asyncio.to_thread(_discard, temp)
         raise
@@ -164,6 +170,7 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     count = 0
     try:
         with temp.open("w", encoding="utf-8") as handle:
+            fault("write", "outputs")  # test hook, off in production (see crashpoints.py)
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1

@@ -61,8 +61,14 @@ def final_summary(
     removed: int,
     wall: float,
     exit_code: int,
+    double_charged: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The end-of-run report written to summary.json (and printed, shorter, on the console)."""
+    """The end-of-run report written to summary.json (and printed, shorter, on the console).
+
+    `double_charged`: the folder's possible double charges from the ledger (all runs), listed
+    so a user can check each against the provider's billing; `possible_double_charges` is this
+    run's count.
+    """
     ran = stats.completed + sum(stats.failed.values())
     return {
         "exit_code": exit_code,
@@ -90,6 +96,7 @@ def final_summary(
         "reattached": stats.reattached,
         "refetched": stats.refetched,
         "possible_double_charges": stats.possible_double_charges,
+        "possible_double_charge_jobs": double_charged or [],
         "spend_usd": round(stats.spend, 4),
         "remaining_credits": stats.remaining_credits,
         "wall_seconds": round(wall, 2),

@@ -46,13 +46,16 @@ def write_jobs(path: Path, n: int) -> Path:
     return path
 
 
-def start_run(manifest: Path, out: Path, url: str, *extra: str) -> subprocess.Popen[str]:
+def start_run(
+    manifest: Path, out: Path, url: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`batchgen run` as a process; `env` adds variables (e.g. the crashpoints.py test hooks)."""
     return subprocess.Popen(
         [sys.executable, "-m", "batchgen", "run", str(manifest), "--out", str(out),
          "--base-url", url, "--rpm", "6000", "--concurrency", "16", "--expect-seconds", "0.15",
          *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SEGMIND_API_KEY": "emulator-key"},
+        env={**os.environ, "SEGMIND_API_KEY": "emulator-key", **(env or {})},
     )  # fmt: skip
 
 

@@ -115,6 +115,10 @@ def reference(records: list[dict[str, Any]]) -> Replay:
             result.runs += 1
             continue
         job = result.jobs.setdefault(r["job"], LedgerJob())
+        if r["event"] == "intent" and job.open_intent_run not in (-1, result.runs):
+            job.ambiguous += 1  # an earlier run died between this job's intent and its answer
+        if r["event"] != "released":
+            job.open_intent_run = result.runs if r["event"] == "intent" else -1
         match r["event"]:
             case "intent":
                 job.state, job.attempts = State.UNKNOWN, job.attempts + 1
@@ -494,3 +498,30 @@ def test_any_byte_edit_gets_json_loads_verdict(records: list[dict[str, Any]], da
     width = data.draw(st.integers(0, 3), label="bytes replaced")
     new = data.draw(st.binary(max_size=4), label="new bytes")
     check_like_json_loads(line[:at] + new + line[at + width :])
+
+
+RUN = rec("run", model="qwen-image", version="0.1.0")
+
+
+@pytest.mark.parametrize(
+    ("records", "ambiguous"),
+    [
+        ([RUN, rec("intent", job="j", attempt=0), rec("intent", job="j", attempt=1)], 0),
+        ([RUN, rec("intent", job="j", attempt=0), RUN, rec("intent", job="j", attempt=0)], 1),
+        ([RUN, rec("intent", job="j", attempt=0), RUN, RUN, rec("intent", job="j", attempt=0)], 1),
+        ([RUN, rec("intent", job="j", attempt=0), rec("released", job="j", reason="x"), RUN,
+          rec("intent", job="j", attempt=0)], 1),
+        ([RUN, rec("intent", job="j", attempt=0), rec("unknown", job="j", error="reset"), RUN,
+          rec("intent", job="j", attempt=0)], 1),
+        ([RUN, *IN_FLIGHT, RUN, rec("intent", job="j", attempt=0)], 0),
+        ([RUN, rec("intent", job="j", attempt=0), rec("failed", job="j", kind="invalid",
+          error="400"), RUN, rec("intent", job="j", attempt=0)], 0),
+    ],
+    ids=["retry-in-one-run", "crash", "crash-then-idle-run", "released-is-no-answer",
+         "unknown-counted-once", "answered", "refused"],
+)  # fmt: skip
+def test_a_submit_whose_run_died_unanswered_is_a_possible_double_charge(
+    records: list[bytes], ambiguous: int
+):
+    """An intent that finds the job's last intent unanswered from an earlier run counts once."""
+    assert replay(records).jobs["j"].ambiguous == ambiguous
