@@ -3,6 +3,11 @@
 YAML manifests are small and read whole. JSONL files may hold a million jobs, so they are read as
 a generator of (line number, object), one line in memory at a time. Both report undecodable bytes
 and syntax errors as `ManifestProblem`s with the line, instead of raising mid-way.
+
+Input may be hostile or broken, so nothing here is unbounded: a YAML file is refused by its size
+before it is read (`MAX_YAML_BYTES`), and a JSONL line longer than `MAX_LINE_BYTES` is refused
+after reading that much of it and skipping the rest in chunks: a 100 MB line costs 1 MB of memory.
+Nesting too deep for the parsers is a problem on its line, never a RecursionError traceback.
 """
 
 from __future__ import annotations
@@ -10,14 +15,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
 from batchgen.errors import NO_VALUE, ManifestProblem, ProblemLog
-from batchgen.yamlload import load_yaml
+from batchgen.yamlload import MAX_DEPTH, YamlLimit, load_yaml
 
-__all__ = ["iter_jsonl", "read_yaml"]
+__all__ = ["MAX_LINE_BYTES", "MAX_YAML_BYTES", "iter_jsonl", "read_yaml"]
+
+MAX_YAML_BYTES: Final = 16 * 1024 * 1024  # large job lists belong in a JSONL `jobs_file`
+MAX_LINE_BYTES: Final = 1024 * 1024  # one job; a prompt is a few hundred bytes
+_SKIP_CHUNK: Final = 1 << 16
 
 
 def _problem(file: str, line: int | None, message: str) -> ManifestProblem:
@@ -31,6 +40,10 @@ def _open_error(file: str, exc: OSError) -> ManifestProblem:
 def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
     """The parsed YAML document at `path`, or None after recording why it is unusable."""
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            log.add(_problem(file, None, _too_big(size)))
+            return None
         raw = path.read_bytes()
     except OSError as exc:
         log.add(_open_error(file, exc))
@@ -43,6 +56,15 @@ def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
         return None
     try:
         data, duplicates = load_yaml(text)
+    except YamlLimit as exc:
+        mark = exc.problem_mark
+        log.add(_problem(file, mark.line + 1 if mark else None, f"is refused: it {exc.problem}"))
+        return None
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL: name its line
+        line = text.count("\n", 0, exc.position) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        log.add(_problem(file, line, f"is not valid YAML: {what} is not allowed in YAML text"))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where: int | None = mark.line + 1 if mark is not None else None
@@ -59,6 +81,13 @@ def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
             )
         )
     return data
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"is {size / 1e6:,.1f} MB: a YAML manifest is limited to {MAX_YAML_BYTES // 2**20} MiB "
+        "(put long job lists in a JSONL file and name it in `jobs_file`)"
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -86,7 +115,7 @@ def _parse_object(text: str) -> dict[str, Any] | str:
     # returns for it, without its two whitespace scans. Anything else takes decode() below.
     try:
         obj, end = _DECODER.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     else:
         if isinstance(obj, dict) and (end == len(text) or text[end:] in _LINE_ENDS):
@@ -97,6 +126,8 @@ def _parse_object(text: str) -> dict[str, Any] | str:
         return f"is not valid JSON: {exc.msg} (column {exc.colno})"
     except ValueError as exc:
         return f"is not valid JSON: {exc}"
+    except RecursionError:
+        return "is nested too deeply to be a job"
     if not isinstance(obj, dict):
         return 'must be a JSON object such as {"prompt": "..."}'
     return obj
@@ -110,7 +141,13 @@ def iter_jsonl(path: Path, file: str, log: ProblemLog) -> Iterator[tuple[int, di
         log.add(_open_error(file, exc))
         return
     with handle:
-        for number, raw in enumerate(handle, 1):
+        number = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                _skip_line(handle)
+                log.add(_problem(file, number, f"is longer than {MAX_LINE_BYTES:,} bytes"))
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -121,7 +158,32 @@ def iter_jsonl(path: Path, file: str, log: ProblemLog) -> Iterator[tuple[int, di
             if not text.strip():
                 continue
             parsed = _parse_object(text)
+            if not isinstance(parsed, str) and _too_deep(text, parsed):
+                parsed = f"is nested deeper than {MAX_DEPTH} levels"
             if isinstance(parsed, str):
                 log.add(_problem(file, number, parsed))
                 continue
             yield number, parsed
+
+
+def _too_deep(text: str, obj: Any) -> bool:
+    """True when `obj` nests past MAX_DEPTH, as YAML may not either: deeper values would pass
+    here and then fail where the ledger is read back. Counting brackets first keeps the usual
+    flat row at C speed."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    level: list[tuple[Any, int]] = [(obj, 1)]
+    while level:
+        value, depth = level.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        level.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def _skip_line(handle: Any) -> None:
+    """Read to the end of the current line in bounded chunks, keeping none of it."""
+    while chunk := handle.readline(_SKIP_CHUNK):
+        if chunk.endswith(b"\n"):
+            return
