@@ -13,6 +13,7 @@ Nesting too deep for the parsers is a problem on its line, never a RecursionErro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -20,13 +21,17 @@ from typing import Any, Final
 import yaml
 
 from batchgen.errors import NO_VALUE, ManifestProblem, ProblemLog
-from batchgen.yamlload import MAX_DEPTH, YamlLimit, load_yaml
+from batchgen.yamlload import MAX_DEPTH, LineDict, LineList, YamlLimit, load_yaml
 
 __all__ = ["MAX_LINE_BYTES", "MAX_YAML_BYTES", "iter_jsonl", "read_yaml"]
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024  # large job lists belong in a JSONL `jobs_file`
 MAX_LINE_BYTES: Final = 1024 * 1024  # one job; a prompt is a few hundred bytes
 _SKIP_CHUNK: Final = 1 << 16
+# "\ud800" parses (JSON and YAML escapes) to a lone surrogate, which no UTF-8 encoder accepts:
+# found here, it is a problem on its line, not a UnicodeEncodeError when the job id is hashed.
+_SURROGATE: Final = "contains an escaped lone UTF-16 surrogate (such as \\ud800): not valid text"
+_ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _problem(file: str, line: int | None, message: str) -> ManifestProblem:
@@ -73,6 +78,10 @@ def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
         return None
     except yaml.YAMLError as exc:
         log.add(_problem(file, None, f"is not valid YAML: {exc}"))
+        return None
+    bad_text = _surrogate_line(data, 1)
+    if bad_text is not None:
+        log.add(_problem(file, bad_text, _SURROGATE))
         return None
     for key, first, again in duplicates:
         log.add(
@@ -127,7 +136,7 @@ def _parse_object(text: str) -> dict[str, Any] | str:
     except ValueError as exc:
         return f"is not valid JSON: {exc}"
     except RecursionError:
-        return "is nested too deeply to be a job"
+        return f"is nested deeper than {MAX_DEPTH} levels"
     if not isinstance(obj, dict):
         return 'must be a JSON object such as {"prompt": "..."}'
     return obj
@@ -160,6 +169,12 @@ def iter_jsonl(path: Path, file: str, log: ProblemLog) -> Iterator[tuple[int, di
             parsed = _parse_object(text)
             if not isinstance(parsed, str) and _too_deep(text, parsed):
                 parsed = f"is nested deeper than {MAX_DEPTH} levels"
+            if (
+                not isinstance(parsed, str)
+                and _ESCAPED_SURROGATE.search(text)
+                and _surrogate_line(parsed, number) is not None
+            ):
+                parsed = _SURROGATE
             if isinstance(parsed, str):
                 log.add(_problem(file, number, parsed))
                 continue
@@ -180,6 +195,28 @@ def _too_deep(text: str, obj: Any) -> bool:
         children = value.values() if isinstance(value, dict) else value
         level.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
+
+
+def _surrogate_line(data: Any, line: int) -> int | None:
+    """The line of the first string (key or value) in `data` that is not encodable text."""
+    stack: list[tuple[Any, int]] = [(data, line)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return at
+        elif isinstance(value, dict):
+            lines = value.key_lines if isinstance(value, LineDict) else {}
+            for key, item in value.items():
+                where = lines.get(key, at)
+                stack.extend(((key, where), (item, where)))
+        elif isinstance(value, list):
+            rows = value.item_lines if isinstance(value, LineList) else []
+            stack.extend((item, rows[i] if i < len(rows) else at) for i, item in enumerate(value))
+    return None
 
 
 def _skip_line(handle: Any) -> None:
