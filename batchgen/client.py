@@ -4,7 +4,8 @@ One method is one HTTP call. There are no retry loops here (they live in the eng
 `policy`), and aiohttp's exceptions do not leak past this module: they become `TransportError`
 (no usable answer; `maybe_sent` says whether a POST may have reached the server) or `ApiError`
 (an answer we did not want). The API key goes only to the API's own origin: poll URLs on another
-origin are re-rooted onto it, and media is always fetched by the credential-free session.
+origin are re-rooted onto it, and media is always fetched by the credential-free session,
+under the media policy of `mediaurl` (enforced by `media.fetch_media` and its resolver guard).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import aiohttp
 
 from batchgen import __version__
 from batchgen.errors import ApiError, TransportError
+from batchgen.media import GuardedResolver, fetch_media
 from batchgen.policy import rate_limit_wait
 from batchgen.wire import (
     API_KEY_HEADER,
@@ -76,12 +78,14 @@ class ApiClient:
         timeouts: Timeouts | None = None,
         max_image_bytes: int = 64 * 1024 * 1024,
         connections: int = 100,
+        allow_private_media: bool = False,
     ) -> None:
         self._key = api_key
         self.api_root = api_root.rstrip("/")
         self._origin = origin(self.api_root)
         self.timeouts = timeouts or Timeouts()
         self.max_image_bytes = max_image_bytes
+        self.allow_private_media = allow_private_media  # see mediaurl: off unless the API is local
         self._connections = connections
         self._api: aiohttp.ClientSession | None = None
         self._media: aiohttp.ClientSession | None = None
@@ -95,9 +99,10 @@ class ApiClient:
             headers={API_KEY_HEADER: self._key, "User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=n, limit_per_host=n),
         )
+        resolver = GuardedResolver(self.api_root, allow_private=self.allow_private_media)
         self._media = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
-            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n),
+            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n, resolver=resolver),
         )
         return self
 
@@ -138,27 +143,18 @@ class ApiClient:
         return poll
 
     async def download(self, url: str) -> bytes:
-        """GET an image from its (public) URL without credentials, within size and time caps."""
+        """GET an image from its (public) URL without credentials, under the media policy, the
+        size cap and one total deadline; MediaRefused says why one was refused."""
         assert self._media is not None, "use `async with ApiClient(...)`"
-        timeout = aiohttp.ClientTimeout(total=self.timeouts.media, connect=self.timeouts.connect)
-        try:
-            async with self._media.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    body = await resp.content.read(4096)
-                    raise self._api_error(_Answer(resp.status, dict(resp.headers), body))
-                declared = resp.content_length
-                if declared is not None and declared > self.max_image_bytes:
-                    raise ApiError(200, f"image of {declared} bytes exceeds the size cap")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > self.max_image_bytes:
-                        raise ApiError(200, "image exceeds the size cap")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport(exc, "media download", maybe_sent=True) from None
+        return await fetch_media(
+            self._media,
+            url,
+            api_root=self.api_root,
+            allow_private=self.allow_private_media,
+            max_bytes=self.max_image_bytes,
+            deadline=self.timeouts.media,
+            connect=self.timeouts.connect,
+        )
 
     async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage:
         """POST /v1/{model}: one blocking call that answers with the image (or base64 JSON)."""

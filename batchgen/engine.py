@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.budget import job_cost, unaffordable
-from batchgen.errors import ApiError, LedgerError, TransportError
+from batchgen.errors import ApiError, LedgerError, MediaRefused, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.policy import (
@@ -34,6 +34,7 @@ from batchgen.policy import (
     PollSchedule,
     completion_time,
     decide,
+    decide_media,
     seeded_rand,
 )
 from batchgen.resume import Step, Work
@@ -265,7 +266,7 @@ class Engine:
                     raise _JobOver from None
                 decision, error, wait = decide(None, phase="sync"), exc.message, None
             except InvalidImage as exc:  # billed, but unusable: the server's fault, not retried
-                await self._fail(job, "server", f"the image is invalid: {exc}", None)
+                await self._fail(job, "bad_image", f"the image is invalid: {exc}", None)
                 raise _JobOver from None
             else:
                 await self.throttle.probe_result(True)
@@ -402,7 +403,7 @@ class Engine:
                 self.stats.calls["download"] += 1
                 data = await self.api.download(output)
                 return data, await checked(data, job)
-            except (ApiError, TransportError, InvalidImage):
+            except (ApiError, TransportError, MediaRefused, InvalidImage):
                 await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
         return None
 
@@ -425,13 +426,12 @@ class Engine:
                     self.stats.calls["download"] += 1
                     data = await self.api.download(poll.output)
                 fetched = data, await checked(data, job)
-            except (ApiError, TransportError, InvalidImage, ValueError) as exc:
+            except (ApiError, TransportError, MediaRefused, ValueError) as exc:
                 attempt += 1
-                status = exc.status if isinstance(exc, ApiError) else None
-                decision = decide(status, phase="media")
+                decision, kind = decide_media(exc)  # bad bytes or a refusal fail at once
                 await self._handle(
                     job, decision, str(exc), None, attempt, started, request,
-                    phase="media", fail_kind="download",
+                    phase="media", fail_kind=kind,
                 )  # fmt: skip
         try:
             await self._writer.write(job, request, poll, *fetched)
