@@ -114,6 +114,10 @@ def main() -> None:
     "--media-origin", is_flag=True, help="Serve media from a second origin (another port)."
 )
 @click.option("--media-host", default=None, help="Host of that second origin, e.g. 127.0.0.2.")
+@click.option(
+    "--hostile-marker", default="[hostile:", show_default=True, help="[hostile:KIND] traps."
+)
+@click.option("--hostile-bytes", default=80 << 20, show_default=True, help="Oversized trap size.")
 def emulator(**opts: Any) -> None:
     """Serve a local emulator of Segmind's API (v1 sync, v2 queue, media, credits)."""
     try:

@@ -92,6 +92,8 @@ async def fetch_media(
         if isinstance(exc.os_error, UnsafeAddress):
             raise MediaRefused("unsafe_url", f"image URL refused: {exc.os_error}") from None
         raise TransportError(f"media download: {type(exc).__name__}", maybe_sent=False) from None
+    except aiohttp.InvalidURL:  # e.g. http://2852039166/, which some resolvers read as an IP
+        raise MediaRefused("unsafe_url", f"the image URL is malformed: {_shown(url)}") from None
     except aiohttp.ConnectionTimeoutError:
         raise TransportError("media download: connect timed out", maybe_sent=False) from None
     except TimeoutError:

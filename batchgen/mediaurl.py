@@ -42,10 +42,10 @@ def address_scope(ip: IPAddress) -> Scope:
     """The kind of network an address is on (IPv4-mapped IPv6 counts as its IPv4 address)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip.is_loopback:  # before is_reserved: ::1 is in the reserved ::/8
+        return Scope.LOOPBACK
     if ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return Scope.FORBIDDEN
-    if ip.is_loopback:
-        return Scope.LOOPBACK
     return Scope.PUBLIC if ip.is_global else Scope.PRIVATE
 
 

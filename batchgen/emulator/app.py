@@ -17,6 +17,7 @@ from aiohttp import web
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.edge import edge, error
 from batchgen.emulator.faults import FaultPlan
+from batchgen.emulator.hostile import HOP, hostile_media, hostile_output
 from batchgen.emulator.images import CONTENT_TYPES
 from batchgen.emulator.ratelimit import SlidingWindow
 from batchgen.emulator.state import STATE, EmulatorState
@@ -186,6 +187,8 @@ async def _result(request: web.Request) -> web.StreamResponse:
         return web.json_response(_pending_body(request, record))
     media = record.media
     url = f"{state.media_base or request.url.origin()}/media/{media.file_name}"
+    if media.hostile is not None:  # a trap: a forbidden URL, or the usual one answering badly
+        url = hostile_output(media.hostile, request.url.host or "", media.file_name) or url
     output = base64.b64encode(media.data).decode() if record.params.get("base64") is True else url
     body = {
         "status": "COMPLETED",
@@ -214,12 +217,26 @@ async def _result(request: web.Request) -> web.StreamResponse:
 async def _media(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.stats.media_downloads += 1
-    if API_KEY_HEADER in request.headers:
+    if _carries_key(request, state.config.keys):
         state.stats.media_with_api_key += 1
     media = state.store.media(request.match_info["media_id"])
     if media is None or request.match_info["ext"] != media.fmt:
         return error(404, "Not found")
+    if media.hostile is not None and HOP not in request.query:
+        base = state.media_base or str(request.url.origin())
+        cfg = state.config
+        return await hostile_media(
+            request, media.hostile, base, cfg.hostile_bytes, cfg.hang_seconds
+        )
     return web.Response(body=media.data, content_type=CONTENT_TYPES[media.fmt])
+
+
+def _carries_key(request: web.Request, keys: tuple[str, ...]) -> bool:
+    """The x-api-key header, or any accepted key anywhere in the URL or a header: a leak."""
+    if API_KEY_HEADER in request.headers:
+        return True
+    seen = [str(request.rel_url), *request.headers.values()]
+    return any(key in text for key in keys for text in seen)
 
 
 # -- v1 sync and account ----------------------------------------------------------------------
