@@ -58,7 +58,8 @@ def test_media_url_policy(url: str, api: str, allow: bool, problem: str | None):
     if problem is None:
         assert found is None
     else:
-        assert found is not None and problem in found
+        assert found is not None
+        assert problem in found
 
 
 def test_host_scope_leaves_names_to_the_resolver():
@@ -70,7 +71,7 @@ def test_host_scope_leaves_names_to_the_resolver():
 async def test_the_resolver_guard_refuses_names_that_lead_to_forbidden_addresses():
     """A name is checked where it resolves: `localhost` is refused for a public API."""
     guard = GuardedResolver(PUBLIC_API)
-    with pytest.raises(UnsafeAddress, match="localhost resolves to 127.0.0.1, a loopback"):
+    with pytest.raises(UnsafeAddress, match=r"localhost resolves to 127\.0\.0\.1, a loopback"):
         await guard.resolve("localhost", 80)
     allowed = await GuardedResolver(LOCAL_API).resolve("localhost", 80)
     assert {info["host"] for info in allowed} >= {"127.0.0.1"}
