@@ -24,7 +24,7 @@ from batchgen.emulator.state import STATE, EmulatorState
 from batchgen.emulator.stats import Stats
 from batchgen.emulator.store import Clock, JobRecord, JobStore
 from batchgen.models import schema_for
-from batchgen.wire import API_KEY_HEADER, V1_HEADERS
+from batchgen.wire import V1_HEADERS
 
 __all__ = ["create_app"]
 
@@ -217,8 +217,6 @@ async def _result(request: web.Request) -> web.StreamResponse:
 async def _media(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.stats.media_downloads += 1
-    if _carries_key(request, state.config.keys):
-        state.stats.media_with_api_key += 1
     media = state.store.media(request.match_info["media_id"])
     if media is None or request.match_info["ext"] != media.fmt:
         return error(404, "Not found")
@@ -229,14 +227,6 @@ async def _media(request: web.Request) -> web.StreamResponse:
             request, media.hostile, base, cfg.hostile_bytes, cfg.hang_seconds
         )
     return web.Response(body=media.data, content_type=CONTENT_TYPES[media.fmt])
-
-
-def _carries_key(request: web.Request, keys: tuple[str, ...]) -> bool:
-    """The x-api-key header, or any accepted key anywhere in the URL or a header: a leak."""
-    if API_KEY_HEADER in request.headers:
-        return True
-    seen = [str(request.rel_url), *request.headers.values()]
-    return any(key in text for key in keys for text in seen)
 
 
 # -- v1 sync and account ----------------------------------------------------------------------
