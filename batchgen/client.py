@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_API_ROOT", "ApiClient", "Timeouts"]
 
 DEFAULT_API_ROOT = "https://api.segmind.com"
 USER_AGENT = f"batchgen/{__version__}"
+ANSWER_LIMIT = 4 * 1024 * 1024  # bytes of a submit/poll answer: they are a few hundred
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,11 @@ class ApiClient:
     async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage:
         """POST /v1/{model}: one blocking call that answers with the image (or base64 JSON)."""
         answer = await self._send(
-            "POST", f"{self.api_root}/v1/{model}", json_body=params, deadline=self.timeouts.sync
+            "POST",
+            f"{self.api_root}/v1/{model}",
+            json_body=params,
+            deadline=self.timeouts.sync,
+            limit=self.max_image_bytes * 4 // 3 + 4096,  # an image, maybe as base64 JSON
         )
         if answer.status != 200:
             raise self._api_error(answer)
@@ -188,15 +193,22 @@ class ApiClient:
         return urlunsplit((root.scheme, root.netloc, parts.path, parts.query, ""))
 
     async def _send(
-        self, method: str, url: str, *, deadline: float, json_body: Any = None
+        self, method: str, url: str, *, deadline: float, json_body: Any = None, limit: int = 0
     ) -> _Answer:
+        """One call; the answer is read up to `limit` bytes (default ANSWER_LIMIT): a server
+        or proxy answering gigabytes costs a TransportError, not the machine's memory."""
         assert self._api is not None, "use `async with ApiClient(...)`"
         client_timeout = aiohttp.ClientTimeout(total=deadline, connect=self.timeouts.connect)
         try:
             async with self._api.request(
                 method, url, json=json_body, timeout=client_timeout, allow_redirects=False
             ) as resp:
-                return _Answer(resp.status, dict(resp.headers), await resp.read())
+                cap = limit or ANSWER_LIMIT
+                body = await _read_at_most(resp, cap)
+                if body is None:
+                    what = f"{method} {urlsplit(url).path}: an answer over {cap:,} bytes"
+                    raise TransportError(what, maybe_sent=True)
+                return _Answer(resp.status, dict(resp.headers), body)
         except aiohttp.ClientConnectorError as exc:
             raise _transport(exc, f"{method} {urlsplit(url).path}", maybe_sent=False) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -209,6 +221,18 @@ class ApiClient:
             retry_after = rate_limit_wait(answer.headers, time.time())
         message = error_text(answer.json(), f"HTTP {answer.status} without a message")
         return ApiError(answer.status, message, retry_after=retry_after)
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` bytes."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _transport(exc: BaseException, what: str, *, maybe_sent: bool) -> TransportError:

@@ -190,7 +190,7 @@ async def _result(request: web.Request) -> web.StreamResponse:
     if media.hostile is not None:  # a trap: a forbidden URL, or the usual one answering badly
         url = hostile_output(media.hostile, request.url.host or "", media.file_name) or url
     output = base64.b64encode(media.data).decode() if record.params.get("base64") is True else url
-    body = {
+    body: dict[str, Any] = {
         "status": "COMPLETED",
         "request_id": record.request_id,
         "error": None,
@@ -211,6 +211,8 @@ async def _result(request: web.Request) -> web.StreamResponse:
             "remaining_credits": round(state.store.credits, 6),
         },
     }
+    if media.hostile == "huge-result":
+        body["padding"] = " " * state.config.hostile_bytes
     return web.json_response(body)
 
 

@@ -33,6 +33,7 @@ URL_KINDS: Final = {
     "credentials-url": "http://user:secret@{host}/media/{file}",
 }
 SERVED_KINDS: Final = (
+    "huge-result",  # the result JSON itself padded to hostile_bytes
     "redirect-metadata",  # 302 to 169.254.169.254
     "redirect-file",  # 302 to file:///etc/passwd
     "redirect-cdn",  # 302 to the media origin (another host): legitimate, must work

@@ -8,10 +8,15 @@ to plain jobs and a legitimate redirect to a CDN on another host, which must suc
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
+from batchgen.client import ANSWER_LIMIT, ApiClient
 from batchgen.emulator.hostile import HOSTILE_KINDS
+from batchgen.errors import TransportError
 from batchgen.runner import MediaLimits, run_manifest
 from tests.conftest import StartEmulator
 
@@ -44,7 +49,9 @@ async def test_hostile_results_fail_cleanly_and_the_run_goes_on(
     start_emulator: StartEmulator, tmp_path: Path
 ):
     """Each trap: its failure kind in ledger, failed.jsonl and summary; no file; others done."""
-    assert set(EXPECTED) | {"redirect-cdn"} == set(HOSTILE_KINDS)  # every trap is covered
+    # Every trap is covered: huge-result (a poll answer, retried as a transport error) by the
+    # client-level test below, where it does not wait out the backoff.
+    assert set(EXPECTED) | {"redirect-cdn", "huge-result"} == set(HOSTILE_KINDS)
     emu = await start_emulator(
         media_origin=True, media_host="127.0.0.2", hostile_bytes=4 * CAP, hang_seconds=60
     )
@@ -90,3 +97,17 @@ async def test_hostile_results_fail_cleanly_and_the_run_goes_on(
     stats = emu.stats(detail=False)
     assert stats["media_with_api_key"] == 0
     assert stats["completed"] == len(rows)  # the server finished (and billed) every job
+
+
+async def test_a_huge_api_answer_is_cut_off_not_read(start_emulator: StartEmulator):
+    """A result body past the answer limit is a TransportError (retried per policy), read only
+    up to the limit: a server cannot make the client hold gigabytes."""
+    emu = await start_emulator(hostile_bytes=2 * ANSWER_LIMIT)
+    async with ApiClient("emulator-key", emu.base_url) as api:
+        job = await api.submit("qwen-image", {"prompt": "a fox [hostile:huge-result]"})
+        for _ in range(1000):  # the job takes ~50 ms; the bound only stops a broken emulator
+            if (await api.poll(job.status_url)).state == "COMPLETED":
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(TransportError, match=f"an answer over {ANSWER_LIMIT:,} bytes"):
+            await api.poll(job.response_url)
