@@ -30,6 +30,7 @@ from batchgen.runner import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
     EXIT_STOPPED,
+    MediaLimits,
     plan_resume,
     run_manifest,
 )
@@ -238,6 +239,7 @@ def _report_invalid(
     help="Seconds between JSON status lines when stderr is not a terminal.",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and plan the resume; send nothing.")
+@click.option("--private-media", is_flag=True, help="Fetch images from private/LAN addresses too.")
 @click.option(
     "--sync", "sync", is_flag=True, default=None, help="One blocking v1 call per job (mode: sync)."
 )
@@ -273,6 +275,7 @@ def run(
     sync: bool | None,
     grace: float,
     expect_seconds: float | None,
+    private_media: bool,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
@@ -310,6 +313,7 @@ def run(
                 expect_seconds=expect_seconds,
                 quiet=quiet,
                 status_interval=status_interval,
+                media=MediaLimits(allow_private=private_media),
             )
         )
     for line in run_summary_lines(result):

@@ -81,6 +81,9 @@ class ApiClient:
         connections: int = 100,
         allow_private_media: bool = False,
     ) -> None:
+        if any(not 32 <= ord(c) != 127 for c in api_key):
+            # aiohttp would refuse it per request, deep in a run: say it once, and never echo it.
+            raise ValueError("the API key contains a line break or control character")
         self._key = api_key
         self.api_root = api_root.rstrip("/")
         self._origin = origin(self.api_root)

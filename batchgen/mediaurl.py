@@ -82,7 +82,7 @@ def address_problem(
         return None
     return (
         f"a {scope.value} address, while the API is not on one "
-        "(allow private media explicitly if that is intended)"
+        "(if intended: --private-media, or MediaLimits(allow_private=True))"
     )
 
 

@@ -205,6 +205,11 @@ async def test_the_python_api_keeps_the_key_out_of_exceptions_reprs_and_logs(
         with pytest.raises(aiohttp.InvalidURL):  # aiohttp's own errors: not ours to shape
             await api._media.get("http://[")  # type: ignore[union-attr]
 
+    for broken in (f"{CANARY}\nX-Injected: 1", f"{CANARY}\x00"):
+        with pytest.raises(ValueError, match="line break or control character") as bad_key:
+            ApiClient(broken, hostile.base_url)
+        raised.append(bad_key.value)
+
     manifest = _manifest(tmp_path / "jobs.jsonl", 2)
     result_401 = await run_manifest(
         manifest, api_key=CANARY, base_url=wrong.base_url, out=tmp_path / "out", quiet=True,
@@ -216,7 +221,8 @@ async def test_the_python_api_keeps_the_key_out_of_exceptions_reprs_and_logs(
     for exc in raised:
         text = "".join(traceback.format_exception(exc))
         canary.absent(f"{type(exc).__name__}", f"{exc}\n{exc!r}\n{text}\n{vars(exc)}")
-    assert [type(e).__name__ for e in raised] == ["ApiError", "MediaRefused", "TransportError"]
+    names = [type(e).__name__ for e in raised]
+    assert names == ["ApiError", "MediaRefused", "TransportError", "ValueError", "ValueError"]
     canary.absent("DEBUG logs", caplog.text)
     canary.folder(tmp_path / "out")
     assert hostile.stats()["media_with_api_key"] == 0
