@@ -23,11 +23,15 @@ import yaml
 from batchgen.errors import NO_VALUE, ManifestProblem, ProblemLog
 from batchgen.yamlload import MAX_DEPTH, LineDict, LineList, YamlLimit, load_yaml
 
-__all__ = ["MAX_LINE_BYTES", "MAX_YAML_BYTES", "iter_jsonl", "read_yaml"]
+__all__ = ["MAX_LINE_BYTES", "MAX_YAML_BYTES", "TOO_BIG", "iter_jsonl", "read_yaml"]
 
 MAX_YAML_BYTES: Final = 16 * 1024 * 1024  # large job lists belong in a JSONL `jobs_file`
 MAX_LINE_BYTES: Final = 1024 * 1024  # one job; a prompt is a few hundred bytes
 _SKIP_CHUNK: Final = 1 << 16
+TOO_BIG: Final = (
+    f"is larger than {MAX_YAML_BYTES // 2**20} MiB, the limit for a YAML manifest "
+    "(put long job lists in a JSONL file and name it in `jobs_file`)"
+)
 # "\ud800" parses (JSON and YAML escapes) to a lone surrogate, which no UTF-8 encoder accepts:
 # found here, it is a problem on its line, not a UnicodeEncodeError when the job id is hashed.
 _SURROGATE: Final = "contains an escaped lone UTF-16 surrogate (such as \\ud800): not valid text"
@@ -45,13 +49,16 @@ def _open_error(file: str, exc: OSError) -> ManifestProblem:
 def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
     """The parsed YAML document at `path`, or None after recording why it is unusable."""
     try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            log.add(_problem(file, None, _too_big(size)))
+        if path.stat().st_size > MAX_YAML_BYTES:  # a regular file: refused unread
+            log.add(_problem(file, None, TOO_BIG))
             return None
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # a pipe or a device (/dev/zero) has no size: bound it
+            raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         log.add(_open_error(file, exc))
+        return None
+    if len(raw) > MAX_YAML_BYTES:
+        log.add(_problem(file, None, TOO_BIG))
         return None
     try:
         text = raw.decode("utf-8-sig")
@@ -90,13 +97,6 @@ def read_yaml(path: Path, file: str, log: ProblemLog) -> Any:
             )
         )
     return data
-
-
-def _too_big(size: int) -> str:
-    return (
-        f"is {size / 1e6:,.1f} MB: a YAML manifest is limited to {MAX_YAML_BYTES // 2**20} MiB "
-        "(put long job lists in a JSONL file and name it in `jobs_file`)"
-    )
 
 
 def _reject_constant(name: str) -> Any:

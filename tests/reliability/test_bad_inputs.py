@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchgen.cli import main
-from batchgen.sources import MAX_LINE_BYTES, MAX_YAML_BYTES
+from batchgen.sources import MAX_LINE_BYTES, MAX_YAML_BYTES, TOO_BIG
 from batchgen.yamlload import MAX_DEPTH
 from tests.procs import emulator_process, server_stats
 
@@ -87,7 +87,9 @@ def _billion_laughs() -> bytes:
 
 GENERATED = [
     Case("jsonl-100mb-line", f":1: is longer than {MAX_LINE_BYTES:,} bytes", _long_jsonl_line),
-    Case("yaml-100mb", "a YAML manifest is limited to", _big_yaml),
+    Case("yaml-100mb", TOO_BIG, _big_yaml),
+    Case("yaml-endless-device", TOO_BIG, lambda _tmp: Path("/dev/zero")),
+    Case("missing-file", ": cannot be read: No such file", lambda tmp: tmp / "nowhere.yaml"),
     Case("billion-laughs", "expand to more than 100,000 values",
          _file("b.yaml", _billion_laughs())),
     Case("self-alias", ":1: is refused: it has an alias that refers to itself",
