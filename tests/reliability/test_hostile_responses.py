@@ -17,6 +17,7 @@ import pytest
 from batchgen.client import ANSWER_LIMIT, ApiClient
 from batchgen.emulator.hostile import HOSTILE_KINDS
 from batchgen.errors import TransportError
+from batchgen.ledger import LOCK_NAME
 from batchgen.runner import MediaLimits, run_manifest
 from tests.conftest import StartEmulator
 
@@ -91,9 +92,9 @@ async def test_hostile_results_fail_cleanly_and_the_run_goes_on(
     summary = json.loads((out / "summary.json").read_text())
     assert {k: v["count"] for k, v in summary["failures"].items()} == by_kind
 
-    images = sorted(p.stem for p in out.iterdir() if p.suffix in (".png", ".jpg", ".webp"))
-    assert images == sorted(FINE)  # only the fine jobs wrote files
-    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
+    records = {"ledger.jsonl", "metadata.jsonl", "summary.json", "failed.jsonl", LOCK_NAME}
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*")}
+    assert written - records == {f"{name}.png" for name in FINE}  # nothing else, no .part
     stats = emu.stats(detail=False)
     assert stats["media_with_api_key"] == 0
     assert stats["completed"] == len(rows)  # the server finished (and billed) every job
