@@ -173,6 +173,7 @@ async def test_the_key_stays_out_of_a_refused_run_and_an_interrupted_one(
     canary.folder(out)
     assert wrong.stats()["requests_total"] >= 1  # the refused key was sent, to the API only
     assert slow.stats()["media_with_api_key"] == 0
+    print(json.dumps({"canary_checks": canary.checks}))
 
 
 async def test_the_python_api_keeps_the_key_out_of_exceptions_reprs_and_logs(
@@ -226,6 +227,7 @@ async def test_the_python_api_keeps_the_key_out_of_exceptions_reprs_and_logs(
     canary.absent("DEBUG logs", caplog.text)
     canary.folder(tmp_path / "out")
     assert hostile.stats()["media_with_api_key"] == 0
+    print(json.dumps({"canary_checks": canary.checks}))
 
 
 async def test_the_leak_detector_sees_a_leak(start_emulator: StartEmulator):
