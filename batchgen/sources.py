@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -134,6 +135,8 @@ def _parse_object(text: str) -> dict[str, Any] | str:
     except json.JSONDecodeError as exc:
         return f"is not valid JSON: {exc.msg} (column {exc.colno})"
     except ValueError as exc:
+        if "integer string conversion" in str(exc):  # Python's guard against quadratic parsing
+            return f"has an integer of more than {sys.get_int_max_str_digits()} digits"
         return f"is not valid JSON: {exc}"
     except RecursionError:
         return f"is nested deeper than {MAX_DEPTH} levels"
