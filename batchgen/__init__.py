@@ -15,10 +15,11 @@ from batchgen.errors import (
     InferenceTimeout,
     LedgerError,
     ManifestError,
+    MediaRefused,
     TransportError,
 )
 from batchgen.manifest import load_manifest
-from batchgen.runner import RunResult, run_manifest
+from batchgen.runner import MediaLimits, RunResult, run_manifest
 from batchgen.sdk import AsyncJob, Client
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "InferenceTimeout",
     "LedgerError",
     "ManifestError",
+    "MediaLimits",
+    "MediaRefused",
     "RunResult",
     "TransportError",
     "__version__",

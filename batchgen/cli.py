@@ -31,6 +31,7 @@ from batchgen.runner import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
     EXIT_STOPPED,
+    MediaLimits,
     plan_resume,
     run_manifest,
 )
@@ -121,6 +122,10 @@ main.add_command(export)
     "--media-origin", is_flag=True, help="Serve media from a second origin (another port)."
 )
 @click.option("--media-host", default=None, help="Host of that second origin, e.g. 127.0.0.2.")
+@click.option(
+    "--hostile-marker", default="[hostile:", show_default=True, help="[hostile:KIND] traps."
+)
+@click.option("--hostile-bytes", default=80 << 20, show_default=True, help="Oversized trap size.")
 def emulator(**opts: Any) -> None:
     """Serve a local emulator of Segmind's API (v1 sync, v2 queue, media, credits)."""
     try:
@@ -241,6 +246,7 @@ def _report_invalid(
     help="Seconds between JSON status lines when stderr is not a terminal.",
 )
 @click.option("--dry-run", is_flag=True, help="Validate and plan the resume; send nothing.")
+@click.option("--private-media", is_flag=True, help="Fetch images from private/LAN addresses too.")
 @click.option(
     "--sync", "sync", is_flag=True, default=None, help="One blocking v1 call per job (mode: sync)."
 )
@@ -277,6 +283,7 @@ def run(
     sync: bool | None,
     grace: float,
     expect_seconds: float | None,
+    private_media: bool,
     **scale: Any,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
@@ -317,6 +324,7 @@ def run(
                 expect_seconds=expect_seconds,
                 quiet=quiet,
                 status_interval=status_interval,
+                media=MediaLimits(allow_private=private_media),
                 **scaling,
             )
         )

@@ -4,7 +4,8 @@ One method is one HTTP call. There are no retry loops here (they live in the eng
 `policy`), and aiohttp's exceptions do not leak past this module: they become `TransportError`
 (no usable answer; `maybe_sent` says whether a POST may have reached the server) or `ApiError`
 (an answer we did not want). The API key goes only to the API's own origin: poll URLs on another
-origin are re-rooted onto it, and media is always fetched by the credential-free session.
+origin are re-rooted onto it, and media is always fetched by the credential-free session,
+under the media policy of `mediaurl` (enforced by `media.fetch_media` and its resolver guard).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 from batchgen import __version__
 from batchgen.crashpoints import crashpoint
 from batchgen.errors import ApiError, TransportError
+from batchgen.media import GuardedResolver, fetch_media
 from batchgen.policy import rate_limit_wait
 from batchgen.wire import (
     API_KEY_HEADER,
@@ -39,6 +41,7 @@ __all__ = ["DEFAULT_API_ROOT", "ApiClient", "Timeouts"]
 
 DEFAULT_API_ROOT = "https://api.segmind.com"
 USER_AGENT = f"batchgen/{__version__}"
+ANSWER_LIMIT = 4 * 1024 * 1024  # bytes of a submit/poll answer: they are a few hundred
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,17 @@ class ApiClient:
         timeouts: Timeouts | None = None,
         max_image_bytes: int = 64 * 1024 * 1024,
         connections: int = 100,
+        allow_private_media: bool = False,
     ) -> None:
+        if any(not 32 <= ord(c) != 127 for c in api_key):
+            # aiohttp would refuse it per request, deep in a run: say it once, and never echo it.
+            raise ValueError("the API key contains a line break or control character")
         self._key = api_key
         self.api_root = api_root.rstrip("/")
         self._origin = origin(self.api_root)
         self.timeouts = timeouts or Timeouts()
         self.max_image_bytes = max_image_bytes
+        self.allow_private_media = allow_private_media  # see mediaurl: off unless the API is local
         self._connections = connections
         self._api: aiohttp.ClientSession | None = None
         self._media: aiohttp.ClientSession | None = None
@@ -96,9 +104,10 @@ class ApiClient:
             headers={API_KEY_HEADER: self._key, "User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=n, limit_per_host=n),
         )
+        resolver = GuardedResolver(self.api_root, allow_private=self.allow_private_media)
         self._media = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
-            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n),
+            connector=aiohttp.TCPConnector(limit=n, limit_per_host=n, resolver=resolver),
         )
         return self
 
@@ -141,32 +150,27 @@ class ApiClient:
         return poll
 
     async def download(self, url: str) -> bytes:
-        """GET an image from its (public) URL without credentials, within size and time caps."""
+        """GET an image from its (public) URL without credentials, under the media policy, the
+        size cap and one total deadline; MediaRefused says why one was refused."""
         assert self._media is not None, "use `async with ApiClient(...)`"
-        timeout = aiohttp.ClientTimeout(total=self.timeouts.media, connect=self.timeouts.connect)
-        try:
-            async with self._media.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    body = await resp.content.read(4096)
-                    raise self._api_error(_Answer(resp.status, dict(resp.headers), body))
-                declared = resp.content_length
-                if declared is not None and declared > self.max_image_bytes:
-                    raise ApiError(200, f"image of {declared} bytes exceeds the size cap")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > self.max_image_bytes:
-                        raise ApiError(200, "image exceeds the size cap")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport(exc, "media download", maybe_sent=True) from None
+        return await fetch_media(
+            self._media,
+            url,
+            api_root=self.api_root,
+            allow_private=self.allow_private_media,
+            max_bytes=self.max_image_bytes,
+            deadline=self.timeouts.media,
+            connect=self.timeouts.connect,
+        )
 
     async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage:
         """POST /v1/{model}: one blocking call that answers with the image (or base64 JSON)."""
         answer = await self._send(
-            "POST", f"{self.api_root}/v1/{model}", json_body=params, deadline=self.timeouts.sync
+            "POST",
+            f"{self.api_root}/v1/{model}",
+            json_body=params,
+            deadline=self.timeouts.sync,
+            limit=self.max_image_bytes * 4 // 3 + 4096,  # an image, maybe as base64 JSON
         )
         if answer.status != 200:
             raise self._api_error(answer)
@@ -195,15 +199,22 @@ class ApiClient:
         return urlunsplit((root.scheme, root.netloc, parts.path, parts.query, ""))
 
     async def _send(
-        self, method: str, url: str, *, deadline: float, json_body: Any = None
+        self, method: str, url: str, *, deadline: float, json_body: Any = None, limit: int = 0
     ) -> _Answer:
+        """One call; the answer is read up to `limit` bytes (default ANSWER_LIMIT): a server
+        or proxy answering gigabytes costs a TransportError, not the machine's memory."""
         assert self._api is not None, "use `async with ApiClient(...)`"
         client_timeout = aiohttp.ClientTimeout(total=deadline, connect=self.timeouts.connect)
         try:
             async with self._api.request(
                 method, url, json=json_body, timeout=client_timeout, allow_redirects=False
             ) as resp:
-                return _Answer(resp.status, dict(resp.headers), await resp.read())
+                cap = limit or ANSWER_LIMIT
+                body = await _read_at_most(resp, cap)
+                if body is None:
+                    what = f"{method} {urlsplit(url).path}: an answer over {cap:,} bytes"
+                    raise TransportError(what, maybe_sent=True)
+                return _Answer(resp.status, dict(resp.headers), body)
         except aiohttp.ClientConnectorError as exc:
             raise _transport(exc, f"{method} {urlsplit(url).path}", maybe_sent=False) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -216,6 +227,18 @@ class ApiClient:
             retry_after = rate_limit_wait(answer.headers, time.time())
         message = error_text(answer.json(), f"HTTP {answer.status} without a message")
         return ApiError(answer.status, message, retry_after=retry_after)
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` bytes."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _transport(exc: BaseException, what: str, *, maybe_sent: bool) -> TransportError:

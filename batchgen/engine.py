@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.budget import job_cost, unaffordable
-from batchgen.errors import ApiError, LedgerError, TransportError
+from batchgen.errors import ApiError, LedgerError, MediaRefused, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.metadata import job_row
 from batchgen.parts import PartAllocator
-from batchgen.policy import Action, Backoff, Decision, decide, seeded_rand
+from batchgen.policy import Action, Backoff, Decision, decide, decide_media, seeded_rand
 from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.resume import Step, Work
 from batchgen.runstats import RunStats
@@ -264,7 +264,7 @@ class Engine:
                     raise _JobOver from None
                 decision, error, wait = decide(None, phase="sync"), exc.message, None
             except InvalidImage as exc:  # billed, but unusable: the server's fault, not retried
-                await self._fail(job, "server", f"the image is invalid: {exc}", None)
+                await self._fail(job, "bad_image", f"the image is invalid: {exc}", None)
                 raise _JobOver from None
             else:
                 await self.throttle.probe_result(True)
@@ -414,7 +414,7 @@ class Engine:
                 self.stats.calls["download"] += 1
                 data = await self.api.download(output)
                 return data, await checked(data, job)
-            except (ApiError, TransportError, InvalidImage):
+            except (ApiError, TransportError, MediaRefused, InvalidImage):
                 await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
         return None
 
@@ -437,13 +437,12 @@ class Engine:
                     self.stats.calls["download"] += 1
                     data = await self.api.download(poll.output)
                 fetched = data, await checked(data, job)
-            except (ApiError, TransportError, InvalidImage, ValueError) as exc:
+            except (ApiError, TransportError, MediaRefused, ValueError) as exc:
                 attempt += 1
-                status = exc.status if isinstance(exc, ApiError) else None
-                decision = decide(status, phase="media")
+                decision, kind = decide_media(exc)  # bad bytes or a refusal fail at once
                 await self._handle(
                     job, decision, str(exc), None, attempt, started, request,
-                    phase="media", fail_kind="download",
+                    phase="media", fail_kind=kind,
                 )  # fmt: skip
         try:
             await self._writer.write(job, request, poll, *fetched)

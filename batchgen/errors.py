@@ -7,6 +7,7 @@ BatchgenError                 base: anything batchgen raises on purpose
 ├── TransportError            no usable answer: refused, reset, timed out, cut short (.maybe_sent)
 ├── InferenceFailed           the server ran the job and reported FAILED (.error)
 ├── InferenceTimeout          a job did not finish within the caller's deadline
+├── MediaRefused              an image URL or body refused for safety (.kind: the failure kind)
 └── LedgerError               the ledger cannot be written or read back safely
     └── OutputError           metadata/summary cannot be rewritten (disk full); the ledger is fine
 ```
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerError",
     "ManifestError",
     "ManifestProblem",
+    "MediaRefused",
     "OutputError",
     "ProblemLog",
     "TransportError",
@@ -129,6 +131,21 @@ class InferenceFailed(_JobError):
 
 class InferenceTimeout(_JobError):
     """A job was still pending at the caller's deadline; it may still finish on the server."""
+
+
+class MediaRefused(_JobError):
+    """The image was not fetched or not kept, deliberately: `kind` is the job's failure kind.
+
+    `unsafe_url` (a scheme, address or redirect the media policy forbids), `too_large` (over
+    the size cap) or `timeout` (the body did not arrive within the download deadline). Asking
+    again would get the same answer, so the job fails at once instead of retrying.
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, job_id: str | None = None, request_id: str | None = None
+    ) -> None:
+        self.kind = kind
+        super().__init__(message, job_id=job_id, request_id=request_id)
 
 
 class LedgerError(BatchgenError):

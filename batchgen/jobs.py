@@ -33,6 +33,8 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Final
 
+from batchgen.templates import spec_problem
+
 __all__ = [
     "DEFAULT_NAME_TEMPLATE",
     "ID_RULE",
@@ -221,15 +223,39 @@ def resolve_seed(job_id: str) -> int:
 def name_template_problem(template: str) -> str | None:
     """Why `template` cannot name output files, or None."""
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parsed = [
+            (f, spec) for _, f, spec, _ in string.Formatter().parse(template) if f is not None
+        ]
     except ValueError as exc:
         return f"is not a valid template ({exc})"
+    fields = [f for f, _ in parsed]
+    for _, spec in parsed:
+        if spec and (problem := spec_problem(spec)):
+            return problem
     unknown = sorted(set(fields) - NAME_FIELDS)
     if unknown:
         return f"uses unknown field(s) {unknown}; allowed: " + ", ".join(sorted(NAME_FIELDS))
     if "id" not in fields:
         return "must contain {id}, or different jobs would write the same file"
+    # Checked here, with sample values, so a template that escapes the output folder is refused
+    # at validation, before anything is paid for, not when the first image is written.
+    try:
+        sample = template.format(id="j-0", ext="png", model="qwen-image", repeat=0, seed=0)
+    except (ValueError, TypeError) as exc:  # e.g. '{id:d}': a number format on a string
+        return f"is not a valid template ({exc})"
+    if _escapes(sample):
+        return "must name a file inside the output folder (no absolute path, '..' or '\\')"
     return None
+
+
+def _escapes(name: str) -> bool:
+    return (
+        not name
+        or "\\" in name
+        or "\x00" in name
+        or PurePosixPath(name).is_absolute()
+        or any(part in ("", ".", "..") for part in name.split("/"))
+    )
 
 
 def output_name(job: Job, ext: str, template: str = DEFAULT_NAME_TEMPLATE) -> PurePosixPath:
@@ -245,16 +271,9 @@ def output_name(job: Job, ext: str, template: str = DEFAULT_NAME_TEMPLATE) -> Pu
     name = template.format(
         id=job.id, ext=ext, model=job.model, repeat=job.repeat_index, seed=job.seed
     )
-    path = PurePosixPath(name)
-    if (
-        not name
-        or "\\" in name
-        or "\x00" in name
-        or path.is_absolute()
-        or any(part in ("", ".", "..") for part in name.split("/"))
-    ):
+    if _escapes(name):
         raise ValueError(f"file name {name!r} would leave the output folder")
-    return path
+    return PurePosixPath(name)
 
 
 def output_path(root: Path, job: Job, ext: str, template: str = DEFAULT_NAME_TEMPLATE) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from batchgen.errors import ApiError, MediaRefused, TransportError
 from batchgen.wire import RESET_AT_HEADER, RETRY_AFTER_HEADER, parse_reset_at, parse_retry_after
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Backoff",
     "Decision",
     "decide",
+    "decide_media",
     "rate_limit_wait",
     "seeded_rand",
 ]
@@ -80,6 +82,23 @@ def decide(status: int | None, *, phase: str, maybe_sent: bool = True) -> Decisi
     if phase == "media" and status in (403, 404, 410):
         return Decision(Action.FAIL_JOB, f"the image URL is gone ({status})")
     return Decision(Action.FAIL_JOB, f"the server refused the request ({status})")
+
+
+def decide_media(exc: Exception) -> tuple[Decision, str]:
+    """Decision and failure kind for a failed image fetch or check (`exc`).
+
+    HTTP and connection trouble go through `decide` (retried, then `gave_up`; a gone URL fails
+    as `download`). A refusal (`MediaRefused`: unsafe_url, too_large, timeout) and bytes that are
+    not the asked image (`bad_image`: any ValueError, InvalidImage or bad base64) fail the job at
+    once: the same URL would give the same answer, and each try costs a download.
+    """
+    if isinstance(exc, MediaRefused):
+        return Decision(Action.FAIL_JOB, str(exc)), exc.kind
+    if isinstance(exc, ApiError):
+        return decide(exc.status, phase="media"), "download"
+    if isinstance(exc, TransportError):
+        return decide(None, phase="media"), "download"
+    return Decision(Action.FAIL_JOB, f"not the image asked for: {exc}"), "bad_image"
 
 
 def rate_limit_wait(headers: Mapping[str, str], now_epoch: float) -> float | None:

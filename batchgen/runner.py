@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from batchgen.budget import spent_before
-from batchgen.client import DEFAULT_API_ROOT, ApiClient
+from batchgen.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError, OutputError
@@ -49,6 +49,7 @@ __all__ = [
     "EXIT_INVALID",
     "EXIT_OK",
     "EXIT_STOPPED",
+    "MediaLimits",
     "ResumeCounts",
     "RunResult",
     "plan_resume",
@@ -85,6 +86,16 @@ class RunResult:
         return int(self.summary["exit_code"])
 
 
+@dataclass(frozen=True)
+class MediaLimits:
+    """What an image download may cost: bytes, seconds (redirects included), and whether
+    private addresses are allowed when the API is not on one (see `mediaurl`)."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    deadline: float = 300.0
+    allow_private: bool = False
+
+
 @dataclass
 class ResumeCounts:
     """How the jobs of a rerun were picked up (see `resume.plan`)."""
@@ -114,6 +125,7 @@ async def run_manifest(
     shard: Shard | None = None,
     ledger_dir: Path | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    media: MediaLimits | None = None,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
@@ -168,7 +180,16 @@ async def run_manifest(
                 raise ValueError(
                     "no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)"
                 )
-            api = await stack.enter_async_context(ApiClient(api_key, base_url))
+            limits = media or MediaLimits()
+            api = await stack.enter_async_context(
+                ApiClient(
+                    api_key,
+                    base_url,
+                    timeouts=Timeouts(media=limits.deadline),
+                    max_image_bytes=limits.max_bytes,
+                    allow_private_media=limits.allow_private,
+                )
+            )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
             typical = schema.typical_seconds if schema else 30.0

@@ -11,7 +11,7 @@ from PIL import Image
 
 from batchgen.client import ApiClient, Timeouts
 from batchgen.emulator import Emulator, FaultRule
-from batchgen.errors import ApiError, TransportError
+from batchgen.errors import ApiError, MediaRefused, TransportError
 
 from .conftest import KEY, StartEmulator
 
@@ -119,8 +119,9 @@ async def test_truncated_media_and_size_cap(start_emulator: StartEmulator):
         with pytest.raises(TransportError):
             await api.download(done.output)
         assert len(await api.download(done.output)) > 200
-        with pytest.raises(ApiError, match="size cap"):
+        with pytest.raises(MediaRefused, match="cap") as refused:
             await capped.download(done.output)
+    assert refused.value.kind == "too_large"
 
 
 async def test_key_never_leaves_the_api_origin(start_emulator: StartEmulator):

@@ -68,7 +68,8 @@ def test_public_surface():
     """The package exports exactly its documented API."""
     assert sorted(batchgen.__all__) == sorted(
         ["ApiError", "AsyncJob", "BatchgenError", "Client", "InferenceFailed", "InferenceTimeout",
-         "LedgerError", "ManifestError", "RunResult", "TransportError",
+         "LedgerError", "ManifestError", "MediaLimits", "MediaRefused", "RunResult",
+         "TransportError",
          "__version__", "load_manifest", "run_manifest"]
     )  # fmt: skip
     for name in batchgen.__all__:

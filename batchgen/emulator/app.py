@@ -17,13 +17,14 @@ from aiohttp import web
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.edge import edge, error
 from batchgen.emulator.faults import FaultPlan
+from batchgen.emulator.hostile import HOP, hostile_media, hostile_output
 from batchgen.emulator.images import CONTENT_TYPES
 from batchgen.emulator.ratelimit import SlidingWindow
 from batchgen.emulator.state import STATE, EmulatorState
 from batchgen.emulator.stats import Stats
 from batchgen.emulator.store import Clock, JobRecord, JobStore
 from batchgen.models import schema_for
-from batchgen.wire import API_KEY_HEADER, V1_HEADERS
+from batchgen.wire import V1_HEADERS
 
 __all__ = ["create_app"]
 
@@ -186,8 +187,10 @@ async def _result(request: web.Request) -> web.StreamResponse:
         return web.json_response(_pending_body(request, record))
     media = record.media
     url = f"{state.media_base or request.url.origin()}/media/{media.file_name}"
+    if media.hostile is not None:  # a trap: a forbidden URL, or the usual one answering badly
+        url = hostile_output(media.hostile, request.url.host or "", media.file_name) or url
     output = base64.b64encode(media.data).decode() if record.params.get("base64") is True else url
-    body = {
+    body: dict[str, Any] = {
         "status": "COMPLETED",
         "request_id": record.request_id,
         "error": None,
@@ -208,17 +211,23 @@ async def _result(request: web.Request) -> web.StreamResponse:
             "remaining_credits": round(state.store.credits, 6),
         },
     }
+    if media.hostile == "huge-result":
+        body["padding"] = " " * state.config.hostile_bytes
     return web.json_response(body)
 
 
 async def _media(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.stats.media_downloads += 1
-    if API_KEY_HEADER in request.headers:
-        state.stats.media_with_api_key += 1
     media = state.store.media(request.match_info["media_id"])
     if media is None or request.match_info["ext"] != media.fmt:
         return error(404, "Not found")
+    if media.hostile is not None and HOP not in request.query:
+        base = state.media_base or str(request.url.origin())
+        cfg = state.config
+        return await hostile_media(
+            request, media.hostile, base, cfg.hostile_bytes, cfg.hang_seconds
+        )
     return web.Response(body=media.data, content_type=CONTENT_TYPES[media.fmt])
 
 

@@ -149,6 +149,10 @@ class EmulatorConfig:
     media_origin: bool = False
     media_host: str | None = None
 
+    # Hostile results: a prompt containing "[hostile:KIND]" gets a trap for an image (hostile.py).
+    hostile_marker: str = "[hostile:"
+    hostile_bytes: int = 80 * 1024 * 1024  # size of the "oversized" bodies: past a 64 MiB cap
+
     def __post_init__(self) -> None:
         problems = []
         if not self.keys:

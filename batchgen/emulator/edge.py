@@ -35,9 +35,23 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     if route is None or route.startswith("admin-"):
         return await handler(request)
     state.stats.requests[route] += 1
+    if _leaks_key(request, state, route):
+        state.stats.media_with_api_key += 1
     response = await _guarded(request, handler, state, route)
     state.stats.responses[response.status] += 1
     return response
+
+
+def _leaks_key(request: web.Request, state: EmulatorState, route: str) -> bool:
+    """A media download, or any request at the separate media origin, that carries the API key
+    (the x-api-key header, or an accepted key anywhere in the URL or in any header)."""
+    foreign = state.media_base is not None and str(request.url.origin()) == state.media_base
+    if route != "media" and not foreign:
+        return False
+    if API_KEY_HEADER in request.headers:
+        return True
+    seen = [str(request.rel_url), *request.headers.values()]
+    return any(key in text for key in state.config.keys for text in seen)
 
 
 async def _guarded(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchgen.emulator.config import EmulatorConfig
+from batchgen.emulator.hostile import hostile_kind
 from batchgen.emulator.images import render
 from batchgen.emulator.stats import Stats, fingerprint
 
@@ -47,6 +48,7 @@ class Media:
     data: bytes
     fmt: str
     created_at: float
+    hostile: str | None = None  # a served kind of hostile.py: the media URL answers a trap
 
     @property
     def file_name(self) -> str:
@@ -188,7 +190,8 @@ class JobStore:
             media_id = hashlib.sha256(
                 f"{self.config.seed}:{record.request_id}".encode()
             ).hexdigest()[:32]
-            record.media = Media(media_id, data, fmt, self.clock.now())
+            hostile = hostile_kind(record.params.get("prompt"), self.config.hostile_marker)
+            record.media = Media(media_id, data, fmt, self.clock.now(), hostile)
             self._media[media_id] = record.media
             record.state = "COMPLETED"
             self.stats.credits_spent += record.cost
