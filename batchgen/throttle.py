@@ -11,16 +11,27 @@ is sent, so backpressure reaches the producer instead of piling up requests.
 * 429: every counted request waits until the server's reset time; when 429s are a quarter or more
   of a window's requests the rate drops (x0.75, at most once per window), and after a quiet
   window it climbs back (x1.1 per window) towards the configured limit. Without a configured
-  limit, the first such drop starts from the rate actually achieved.
+  limit, the first such drop starts from the rate actually achieved. A 429 without a reset time
+  waits one pacing interval (or a second of the window's minute without a limit).
+* Outage: every API call passes the `circuit` gate first (before its token, so a recovery does
+  not release a burst of tokens taken during the outage); `watch` feeds it each call's outcome.
+  While the server is down only one probe at a time goes out (see `circuit.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import deque
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 from aiolimiter import AsyncLimiter
+
+from batchgen.circuit import Circuit, OutagePolicy
+from batchgen.errors import ApiError, TransportError
+from batchgen.policy import Backoff
 
 __all__ = ["Throttle"]
 
@@ -29,6 +40,9 @@ DECREASE: Final = 0.75
 INCREASE: Final = 1.1
 QUIET: Final = 1.0  # windows without a rate change before the rate rises again
 CONGESTION: Final = 0.25  # share of 429s among a window's requests that means "over the limit"
+
+log = logging.getLogger("batchgen")
+T = TypeVar("T")
 
 
 class Throttle:
@@ -40,6 +54,7 @@ class Throttle:
         window: float = 60.0,
         count_polls: bool = False,
         probe: bool = True,
+        outage: OutagePolicy | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
@@ -56,6 +71,8 @@ class Throttle:
         self._refused: deque[float] = deque()  # 429 times within the last window
         self._recent: deque[float] = deque()  # send times within the last window
         self.rate_limited = 0
+        self.circuit = Circuit(outage)
+        self._recovered = asyncio.Event()
 
     # -- slots --------------------------------------------------------------------------------
 
@@ -97,16 +114,21 @@ class Throttle:
         """Polls take tokens (and honour 429 pauses) only when the server counts them."""
         if self.count_polls:
             await self._take()
+        else:
+            await self._gate()
 
     async def _take(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            probe = await self._gate()
             await self._wait_pause()
             limiter = self._limiter
             if limiter is not None:
                 await limiter.acquire()
             if limiter is not self._limiter:
                 continue  # the rate changed while we waited: queue at the new pace
+            if self.circuit.is_open and not probe:
+                continue  # the server went down while we waited: queue for a probe turn
             if loop.time() >= self._pause_until:  # no 429 arrived while we waited
                 break
         now = loop.time()
@@ -132,7 +154,7 @@ class Throttle:
         now = asyncio.get_running_loop().time()
         self.rate_limited += 1
         if wait is None:  # no reset time from the server: one pacing interval, or a second
-            wait = self.window / self.rate if self.rate else 1.0
+            wait = self.window / self.rate if self.rate else self.window / 60
         if not counted:
             return wait
         self._pause_until = max(self._pause_until, now + wait)
@@ -146,6 +168,65 @@ class Throttle:
             self._limiter = self._make_limiter()
             self._last_change = now
         return wait
+
+    # -- outage -------------------------------------------------------------------------------
+
+    async def _gate(self) -> bool:
+        """Pass at once while the server is up; in an outage wait for a probe turn (True)."""
+        loop = asyncio.get_running_loop()
+        while self.circuit.is_open:
+            if self.circuit.over_patience(loop.time()):
+                raise TransportError(self.outage_over() or "outage", maybe_sent=False)
+            wait = self.circuit.permit(loop.time())
+            if wait == 0.0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recovered.wait(), wait)
+        return False
+
+    async def watch(self, call: Awaitable[T]) -> T:
+        """Await an API call and tell the circuit whether the server answered it."""
+        try:
+            result = await call
+        except ApiError as exc:
+            self._outcome(exc.status < 500)
+            raise
+        except TransportError:
+            self._outcome(False)
+            raise
+        self._outcome(True)
+        return result
+
+    def _outcome(self, answered: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        if answered:
+            if self.circuit.success(now):
+                log.warning("the server answers again: resuming")
+                self._recovered.set()
+        elif self.circuit.failure(now):
+            log.warning("the server is failing every call: probing it, one call at a time")
+            self._recovered.clear()
+
+    def retry_delay(
+        self, backoff: Backoff, attempt: int, streak: float, rand: Callable[[], float]
+    ) -> float | None:
+        """Wait before retrying a failed call (None: give up). In an outage: no wait, since the
+        gate paces it, and the failure spends none of the streak's attempts or time."""
+        if self.circuit.excuse(streak):
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        attempts, elapsed = self.circuit.charged(attempt, streak, now)
+        return backoff.delay(attempts, elapsed, rand)
+
+    def outage_over(self) -> str | None:
+        """Why the run should stop, once the server has been down for longer than patience."""
+        if not self.circuit.over_patience(asyncio.get_running_loop().time()):
+            return None
+        minutes = self.circuit.policy.patience / 60
+        return (
+            f"the server has failed every call for over {minutes:g} minutes (outage): "
+            "run the same command again later to resume"
+        )
 
     def _maybe_raise(self, now: float) -> None:
         """After a quiet window, climb back towards the configured limit (or without bound)."""
