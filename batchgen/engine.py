@@ -97,6 +97,7 @@ class Engine:
             window=config.window,
             count_polls=config.count_polls,
             outage=config.outage,
+            on_outage=self.stop,
         )
         self.schedule = PollSchedule(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)

@@ -55,6 +55,7 @@ class Throttle:
         count_polls: bool = False,
         probe: bool = True,
         outage: OutagePolicy | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
@@ -73,6 +74,7 @@ class Throttle:
         self.rate_limited = 0
         self.circuit = Circuit(outage)
         self._recovered = asyncio.Event()
+        self._on_outage = on_outage  # called once the outage outlasts patience: stop the run
 
     # -- slots --------------------------------------------------------------------------------
 
@@ -107,20 +109,23 @@ class Throttle:
     # -- rate ---------------------------------------------------------------------------------
 
     async def before_submit(self) -> None:
-        """Wait for a rate-limit token (and any 429 pause) before sending a submit."""
-        await self._take()
+        """Wait for a rate-limit token (and any 429 pause) before sending a submit.
+
+        Past the outage patience this waits until the server is back: the run is stopping, and
+        the caller gives up waiting on the stop."""
+        await self._take(give_up=False)
 
     async def before_poll(self) -> None:
         """Polls take tokens (and honour 429 pauses) only when the server counts them."""
         if self.count_polls:
-            await self._take()
+            await self._take(give_up=True)
         else:
-            await self._gate()
+            await self._gate(give_up=True)
 
-    async def _take(self) -> None:
+    async def _take(self, *, give_up: bool) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            probe = await self._gate()
+            probe = await self._gate(give_up=give_up)
             await self._wait_pause()
             limiter = self._limiter
             if limiter is not None:
@@ -171,12 +176,20 @@ class Throttle:
 
     # -- outage -------------------------------------------------------------------------------
 
-    async def _gate(self) -> bool:
-        """Pass at once while the server is up; in an outage wait for a probe turn (True)."""
+    async def _gate(self, *, give_up: bool) -> bool:
+        """Pass at once while the server is up; in an outage wait for a probe turn (True).
+
+        Past the patience no probe goes out any more: the run is told to stop, and a caller
+        that can `give_up` (a poll: its job is then released) gets a TransportError at once."""
         loop = asyncio.get_running_loop()
         while self.circuit.is_open:
-            if self.circuit.over_patience(loop.time()):
-                raise TransportError(self.outage_over() or "outage", maybe_sent=False)
+            if (reason := self.outage_over()) is not None:
+                if self._on_outage is not None:
+                    self._on_outage(reason)
+                if give_up:
+                    raise TransportError(reason, maybe_sent=False)
+                await self._recovered.wait()
+                continue
             wait = self.circuit.permit(loop.time())
             if wait == 0.0:
                 return True
@@ -224,7 +237,7 @@ class Throttle:
             return None
         minutes = self.circuit.policy.patience / 60
         return (
-            f"the server has failed every call for over {minutes:g} minutes (outage): "
+            f"the server has failed every call for over {minutes:.3g} minutes (outage): "
             "run the same command again later to resume"
         )
 
