@@ -138,7 +138,7 @@ def _emulator_config(opts: dict[str, Any]) -> EmulatorConfig:
     if realistic:
         opts["latency"], opts["latency_jitter"] = 28.0, 4.0
     faults = tuple(parse_fault(text) for text in opts.pop("faults"))
-    outage = opts.pop("outage")
+    outage = opts.pop("outage", None)
     if outage is not None:
         opts["outage_start"], opts["outage_seconds"] = parse_outage(outage)
     return EmulatorConfig(
