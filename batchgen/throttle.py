@@ -221,11 +221,17 @@ class Throttle:
             self._recovered.clear()
 
     def retry_delay(
-        self, backoff: Backoff, attempt: int, streak: float, rand: Callable[[], float]
+        self,
+        backoff: Backoff,
+        attempt: int,
+        streak: float,
+        rand: Callable[[], float],
+        phase: str = "poll",
     ) -> float | None:
         """Wait before retrying a failed call (None: give up). In an outage: no wait, since the
-        gate paces it, and the failure spends none of the streak's attempts or time."""
-        if self.circuit.excuse(streak):
+        gate paces it, and the failure spends none of the streak's attempts or time. Media
+        downloads pass no gate (another origin, a CDN): their backoff always applies."""
+        if phase != "media" and self.circuit.excuse(streak):
             return 0.0
         now = asyncio.get_running_loop().time()
         attempts, elapsed = self.circuit.charged(attempt, streak, now)
