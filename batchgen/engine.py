@@ -250,7 +250,7 @@ class Engine:
             self._reserve(job.id)  # a blocking call is a job in flight, and a reservation
             try:
                 try:
-                    answer = await self.throttle.watch(
+                    answer = await self.throttle.submit(
                         self.api.run_sync(job.model, dict(job.params))
                     )
                 except BaseException:
@@ -297,7 +297,7 @@ class Engine:
             await self.ledger.append("intent", job=job.id, attempt=attempt)
             self.stats.calls["submit"] += 1
             try:
-                request = await self.throttle.watch(self.api.submit(job.model, dict(job.params)))
+                request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
             except ApiError as exc:
                 await self.throttle.probe_result(False)
                 if exc.status >= 500:  # a gateway may have passed it on: maybe billed

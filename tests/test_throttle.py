@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 
 import pytest
 
@@ -161,3 +162,20 @@ async def test_429_without_reset_time_waits_a_pacing_interval():
     free = Throttle(concurrency=1, window=6.0, probe=False)
     assert free.on_rate_limited(None) == 0.1
     assert free._pause_until <= loop.time() + 0.1
+
+
+async def test_submits_bunched_after_their_tokens_are_spaced_again():
+    """Tokens taken at the pace, then released together (a slow group fsync): the sends
+    still go out one pacing interval apart."""
+    loop = asyncio.get_running_loop()
+    throttle = Throttle(concurrency=10, rpm=100, window=1.0, probe=False)  # 10 ms apart
+    for _ in range(8):
+        await throttle.before_submit()
+    sent: list[float] = []
+
+    async def call() -> None:
+        sent.append(loop.time())
+
+    await asyncio.gather(*(throttle.submit(call()) for _ in range(8)))
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.009
