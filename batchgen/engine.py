@@ -484,9 +484,7 @@ class Engine:
                 await asyncio.sleep(wait)
             return
         if decision.action is Action.RETRY:
-            delay = self.throttle.retry_delay(
-                self.config.backoff, attempt, started, self._rand, phase
-            )
+            delay = self.throttle.retry_in(self.config.backoff, attempt, started, self._rand, phase)
             if delay is not None:
                 self.stats.retries += 1
                 await asyncio.sleep(delay)

@@ -13,6 +13,8 @@ is sent, so backpressure reaches the producer instead of piling up requests.
   window it climbs back (x1.1 per window) towards the configured limit. Without a configured
   limit, the first such drop starts from the rate actually achieved. A 429 without a reset time
   waits one pacing interval (or a second of the window's minute without a limit).
+* Spacing: a submit waits for its ledger fsync between its token and the wire; `submit` spaces
+  those sends again (group commit releases them in batches), so the server sees them paced.
 * Outage: every API call passes the `circuit` gate first (before its token, so a recovery does
   not release a burst of tokens taken during the outage); `watch` feeds it each call's outcome.
   While the server is down only one probe at a time goes out (see `circuit.py`).
@@ -240,7 +242,7 @@ class Throttle:
             log.warning("the server is failing every call: probing it, one call at a time")
             self._recovered.clear()
 
-    def retry_delay(
+    def retry_in(
         self,
         backoff: Backoff,
         attempt: int,

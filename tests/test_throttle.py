@@ -125,13 +125,13 @@ async def test_failures_in_an_outage_are_retried_at_once_and_excused():
     """In an outage a failed call waits for the gate, not for its backoff, and spends nothing."""
     throttle = Throttle(concurrency=10, probe=False, outage=FAST_OUTAGE)
     backoff = Backoff(base=10.0, cap=10.0, max_attempts=1, max_elapsed=100.0)
-    assert throttle.retry_delay(backoff, 2, 0.0, lambda: 0.5) is None  # up: bounds apply
+    assert throttle.retry_in(backoff, 2, 0.0, lambda: 0.5) is None  # up: bounds apply
     for _ in range(3):
         await fail(throttle)
     streak = asyncio.get_running_loop().time()
-    assert throttle.retry_delay(backoff, 1, streak, lambda: 0.5) == 0.0
+    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5) == 0.0
     # Media comes from another origin and passes no gate: its backoff still applies.
-    assert throttle.retry_delay(backoff, 1, streak, lambda: 0.5, "media") == 5.0
+    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5, "media") == 5.0
 
 
 async def test_outage_past_patience_stops_polls_and_parks_submits():
