@@ -22,6 +22,7 @@ from batchgen import __version__
 from batchgen.cli_scale import merge, scale_kwargs, scale_options
 from batchgen.client import DEFAULT_API_ROOT
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
+from batchgen.emulator.config import parse_outage
 from batchgen.errors import LedgerError, ManifestError, ManifestProblem
 from batchgen.ledger import LEDGER_NAME
 from batchgen.lifecycle import LedgerDamage
@@ -119,6 +120,12 @@ main.add_command(export)
 @click.option("--slow-seconds", default=1.0, show_default=True, help="Delay of a 'slow' fault.")
 @click.option("--hang-seconds", default=3600.0, show_default=True, help="Delay of a 'hang' fault.")
 @click.option(
+    "--outage",
+    default=None,
+    help="START:SECONDS: every API route answers 503 for SECONDS, START s after the first request.",
+)
+@click.option("--log-requests", is_flag=True, help="Record arrivals (GET /_emulator/requests).")
+@click.option(
     "--media-origin", is_flag=True, help="Serve media from a second origin (another port)."
 )
 @click.option("--media-host", default=None, help="Host of that second origin, e.g. 127.0.0.2.")
@@ -143,6 +150,9 @@ def _emulator_config(opts: dict[str, Any]) -> EmulatorConfig:
     if realistic:
         opts["latency"], opts["latency_jitter"] = 28.0, 4.0
     faults = tuple(parse_fault(text) for text in opts.pop("faults"))
+    outage = opts.pop("outage", None)
+    if outage is not None:
+        opts["outage_start"], opts["outage_seconds"] = parse_outage(outage)
     return EmulatorConfig(
         keys=tuple(keys),
         models=models,

@@ -109,6 +109,8 @@ class ApiClient:
             headers={"User-Agent": USER_AGENT},
             connector=aiohttp.TCPConnector(limit=n, limit_per_host=n, resolver=resolver),
         )
+        for session in (self._api, self._media):
+            _no_hidden_retries(session)
         return self
 
     async def __aexit__(
@@ -239,6 +241,18 @@ async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | Non
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+def _no_hidden_retries(session: aiohttp.ClientSession) -> None:
+    """Stop aiohttp from silently re-sending a GET whose kept-alive connection was reset.
+
+    That resend skips the throttle (an unpaced request, which counts against the limit when
+    polls do) and the engine's retry policy and counters: the chaos soak saw the server get one
+    request more than the runner sent per reset poll. One method is one HTTP call. (The
+    attribute is private; aiohttp's own test client turns it off the same way.)
+    """
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
 
 
 def _transport(exc: BaseException, what: str, *, maybe_sent: bool) -> TransportError:

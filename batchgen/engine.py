@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batchgen.budget import job_cost, unaffordable
+from batchgen.circuit import OutagePolicy
 from batchgen.errors import ApiError, LedgerError, MediaRefused, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
@@ -62,6 +63,7 @@ class EngineConfig:
     concurrency: int = 4
     rpm: float | None = None
     window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
+    outage: OutagePolicy = field(default_factory=OutagePolicy)  # when the server is down
     count_polls: bool = False
     filename: str = "{id}.{ext}"
     parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
@@ -92,6 +94,8 @@ class Engine:
             round(config.rpm) if config.rpm else None,
             window=config.window,
             count_polls=config.count_polls,
+            outage=config.outage,
+            on_outage=self.stop,
         )
         self.schedule = PollPlanner(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)
@@ -245,7 +249,9 @@ class Engine:
             self._reserve(job.id)  # a blocking call is a job in flight, and a reservation
             try:
                 try:
-                    answer = await self.api.run_sync(job.model, dict(job.params))
+                    answer = await self.throttle.submit(
+                        self.api.run_sync(job.model, dict(job.params))
+                    )
                 except BaseException:
                     self._unreserve(job.id)
                     raise
@@ -290,7 +296,7 @@ class Engine:
             await self.ledger.append("intent", job=job.id, attempt=attempt)
             self.stats.calls["submit"] += 1
             try:
-                request = await self.api.submit(job.model, dict(job.params))
+                request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
             except ApiError as exc:
                 await self.throttle.probe_result(False)
                 if exc.status >= 500:  # a gateway may have passed it on: maybe billed
@@ -405,7 +411,7 @@ class Engine:
     async def _poll(self, url: str, kind: str = "poll") -> Poll:
         await self.throttle.before_poll()
         self.stats.calls[kind] += 1
-        return await self.api.poll(url)
+        return await self.throttle.watch(self.api.poll(url))
 
     async def _refetch(self, job: Job, output: str) -> tuple[bytes, ImageInfo] | None:
         """Download a completed job's image again from its recorded URL; None if that fails."""
@@ -474,6 +480,8 @@ class Engine:
     ) -> None:
         """Carry out `decision` about a failed call: return to try it again, or end the job."""
         request_id = request.request_id if request else None
+        if decision.action is Action.RETRY and (reason := self.throttle.outage_over()):
+            decision = Decision(Action.STOP_SUBMITTING, reason)  # down for too long: stop
         if decision.action is Action.RATE_LIMITED:
             if time.monotonic() - started > RATE_LIMIT_PATIENCE:
                 # Refused for half an hour: a block, not a limit. Stop rather than spin forever.
@@ -487,7 +495,7 @@ class Engine:
                 await asyncio.sleep(wait)
             return
         if decision.action is Action.RETRY:
-            delay = self.config.backoff.delay(attempt, time.monotonic() - started, self._rand)
+            delay = self.throttle.retry_in(self.config.backoff, attempt, started, self._rand, phase)
             if delay is not None:
                 self.stats.retries += 1
                 await asyncio.sleep(delay)

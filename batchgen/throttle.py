@@ -11,16 +11,29 @@ is sent, so backpressure reaches the producer instead of piling up requests.
 * 429: every counted request waits until the server's reset time; when 429s are a quarter or more
   of a window's requests the rate drops (x0.75, at most once per window), and after a quiet
   window it climbs back (x1.1 per window) towards the configured limit. Without a configured
-  limit, the first such drop starts from the rate actually achieved.
+  limit, the first such drop starts from the rate actually achieved. A 429 without a reset time
+  costs the refused request its next token when paced; unpaced, a second of the window's minute.
+* Spacing: a submit waits for its ledger fsync between its token and the wire; `submit` spaces
+  those sends again (group commit releases them in batches), so the server sees them paced.
+* Outage: every API call passes the `circuit` gate first (before its token, so a recovery does
+  not release a burst of tokens taken during the outage); `watch` feeds it each call's outcome.
+  While the server is down only one probe at a time goes out (see `circuit.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import deque
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 from aiolimiter import AsyncLimiter
+
+from batchgen.circuit import Circuit, OutagePolicy
+from batchgen.errors import ApiError, TransportError
+from batchgen.policy import Backoff
 
 __all__ = ["Throttle"]
 
@@ -29,6 +42,9 @@ DECREASE: Final = 0.75
 INCREASE: Final = 1.1
 QUIET: Final = 1.0  # windows without a rate change before the rate rises again
 CONGESTION: Final = 0.25  # share of 429s among a window's requests that means "over the limit"
+
+log = logging.getLogger("batchgen")
+T = TypeVar("T")
 
 
 class Throttle:
@@ -40,6 +56,8 @@ class Throttle:
         window: float = 60.0,
         count_polls: bool = False,
         probe: bool = True,
+        outage: OutagePolicy | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
@@ -47,6 +65,7 @@ class Throttle:
         self.count_polls = count_polls
         self.rate: float | None = self.ceiling  # current requests per window
         self._limiter = self._make_limiter()
+        self._spacer = self._make_limiter()  # re-spaces counted sends just before the wire
         self._slots = asyncio.Semaphore(concurrency)
         self._open = not probe
         self._probing = False
@@ -56,6 +75,9 @@ class Throttle:
         self._refused: deque[float] = deque()  # 429 times within the last window
         self._recent: deque[float] = deque()  # send times within the last window
         self.rate_limited = 0
+        self.circuit = Circuit(outage)
+        self._recovered = asyncio.Event()
+        self._on_outage = on_outage  # called once the outage outlasts patience: stop the run
 
     # -- slots --------------------------------------------------------------------------------
 
@@ -90,23 +112,31 @@ class Throttle:
     # -- rate ---------------------------------------------------------------------------------
 
     async def before_submit(self) -> None:
-        """Wait for a rate-limit token (and any 429 pause) before sending a submit."""
-        await self._take()
+        """Wait for a rate-limit token (and any 429 pause) before sending a submit.
+
+        Past the outage patience this waits until the server is back: the run is stopping, and
+        the caller gives up waiting on the stop."""
+        await self._take(give_up=False)
 
     async def before_poll(self) -> None:
         """Polls take tokens (and honour 429 pauses) only when the server counts them."""
         if self.count_polls:
-            await self._take()
+            await self._take(give_up=True)
+        else:
+            await self._gate(give_up=True)
 
-    async def _take(self) -> None:
+    async def _take(self, *, give_up: bool) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            probe = await self._gate(give_up=give_up)
             await self._wait_pause()
             limiter = self._limiter
             if limiter is not None:
                 await limiter.acquire()
             if limiter is not self._limiter:
                 continue  # the rate changed while we waited: queue at the new pace
+            if self.circuit.is_open and not probe:
+                continue  # the server went down while we waited: queue for a probe turn
             if loop.time() >= self._pause_until:  # no 429 arrived while we waited
                 break
         now = loop.time()
@@ -131,11 +161,16 @@ class Throttle:
         """
         now = asyncio.get_running_loop().time()
         self.rate_limited += 1
+        told = wait is not None
         if wait is None:  # no reset time from the server: one pacing interval, or a second
-            wait = self.window / self.rate if self.rate else 1.0
+            wait = self.window / self.rate if self.rate else self.window / 60
         if not counted:
             return wait
-        self._pause_until = max(self._pause_until, now + wait)
+        if told or self._limiter is None:
+            # Everyone waits for a reset time the server gave. Without one, a paced run's next
+            # token is wait enough (pausing all would cost a token per 429, the chaos soak's
+            # 10 % of them a tenth of its throughput); an unpaced one must pause.
+            self._pause_until = max(self._pause_until, now + wait)
         self._refused.append(now)
         _trim(self._refused, now - self.window)
         _trim(self._recent, now - self.window)
@@ -143,9 +178,101 @@ class Throttle:
         if share >= CONGESTION and now - self._last_change >= self.window:
             achieved = max(1.0, float(len(self._recent)))
             self.rate = max(1.0, (self.rate or achieved) * DECREASE)
-            self._limiter = self._make_limiter()
+            self._limiter, self._spacer = self._make_limiter(), self._make_limiter()
             self._last_change = now
         return wait
+
+    # -- outage -------------------------------------------------------------------------------
+
+    async def _gate(self, *, give_up: bool) -> bool:
+        """Pass at once while the server is up; in an outage wait for a probe turn (True).
+
+        Past the patience no probe goes out any more: the run is told to stop, and a caller
+        that can `give_up` (a poll: its job is then released) gets a TransportError at once."""
+        loop = asyncio.get_running_loop()
+        while self.circuit.is_open:
+            if (reason := self.outage_over()) is not None:
+                if self._on_outage is not None:
+                    self._on_outage(reason)
+                if give_up:
+                    raise TransportError(reason, maybe_sent=False)
+                await self._recovered.wait()
+                continue
+            wait = self.circuit.permit(loop.time())
+            if wait == 0.0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recovered.wait(), wait)
+        return False
+
+    async def submit(self, call: Awaitable[T]) -> T:
+        """Send a submit (its token already taken): re-spaced, then watched.
+
+        Between its token and the wire a submit waits for its ledger intent to be fsync'd, and
+        group commit releases a whole batch of them at once: against a strict limit, sends
+        bunched by a slow disk are a burst (the chaos soak saw 61 submits in a window of 50).
+        A second bucket at the same rate spaces them again; when the disk is fast it never
+        waits, so it costs no throughput."""
+        await self._space()
+        return await self.watch(call, spaced=True)
+
+    async def _space(self) -> None:
+        spacer = self._spacer
+        if spacer is not None:
+            await spacer.acquire()
+
+    async def watch(self, call: Awaitable[T], *, spaced: bool = False) -> T:
+        """Await an API call and tell the circuit whether the server answered it. Polls that
+        count against the limit share the submits' spacing."""
+        if self.count_polls and not spaced:
+            await self._space()
+        try:
+            result = await call
+        except ApiError as exc:
+            self._outcome(exc.status < 500)
+            raise
+        except TransportError:
+            self._outcome(False)
+            raise
+        self._outcome(True)
+        return result
+
+    def _outcome(self, answered: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        if answered:
+            if self.circuit.success(now):
+                log.warning("the server answers again: resuming")
+                self._recovered.set()
+        elif self.circuit.failure(now):
+            log.warning("the server is failing every call: probing it, one call at a time")
+            self._recovered.clear()
+
+    def retry_in(
+        self,
+        backoff: Backoff,
+        attempt: int,
+        streak: float,
+        rand: Callable[[], float],
+        phase: str = "poll",
+    ) -> float | None:
+        """Wait before retrying a failed call (None: give up). In an outage: no wait, since the
+        gate paces it, and the failure spends none of the streak's attempts or time. Media
+        downloads pass no gate (another origin, a CDN): their backoff always applies."""
+        if phase != "media" and self.circuit.excuse(streak):
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        attempts, elapsed = self.circuit.charged(attempt, streak, now)
+        return backoff.delay(attempts, elapsed, rand)
+
+    def outage_over(self) -> str | None:
+        """Why the run should stop, once the server has been down for longer than patience."""
+        if not self.circuit.over_patience(asyncio.get_running_loop().time()):
+            return None
+        minutes = self.circuit.policy.patience / 60
+        return (
+            f"the server has failed every call for over {minutes:.3g} minutes (outage): "
+            "run the same command again later to resume"
+        )
 
     def _maybe_raise(self, now: float) -> None:
         """After a quiet window, climb back towards the configured limit (or without bound)."""
@@ -156,7 +283,7 @@ class Throttle:
         raised = self.rate * INCREASE
         self.rate = raised if self.ceiling is None else min(self.ceiling, raised)
         self._last_change = now
-        self._limiter = self._make_limiter()
+        self._limiter, self._spacer = self._make_limiter(), self._make_limiter()
 
     def _make_limiter(self) -> AsyncLimiter | None:
         if self.rate is None:

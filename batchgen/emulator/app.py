@@ -20,6 +20,7 @@ from batchgen.emulator.faults import FaultPlan
 from batchgen.emulator.hostile import HOP, hostile_media, hostile_output
 from batchgen.emulator.images import CONTENT_TYPES
 from batchgen.emulator.ratelimit import SlidingWindow
+from batchgen.emulator.requestlog import RequestLog
 from batchgen.emulator.state import STATE, EmulatorState
 from batchgen.emulator.stats import Stats
 from batchgen.emulator.store import Clock, JobRecord, JobStore
@@ -40,6 +41,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None) -> web.Applic
         store=JobStore(config, clock, stats),
         faults=FaultPlan(config.faults, config.seed),
         limiter=SlidingWindow(config.rpm, config.rate_window) if config.rpm else None,
+        log=RequestLog() if config.log_requests else None,
     )
     app = web.Application(middlewares=[edge], client_max_size=16 * 1024 * 1024)
     app[STATE] = state
@@ -51,6 +53,8 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None) -> web.Applic
     app.router.add_get("/media/{media_id}.{ext}", _media, name="media")
     app.router.add_get("/_emulator/stats", _admin_stats, name="admin-stats")
     app.router.add_post("/_emulator/advance", _admin_advance, name="admin-advance")
+    app.router.add_post("/_emulator/outage", _admin_outage, name="admin-outage")
+    app.router.add_get("/_emulator/requests", _admin_requests, name="admin-requests")
     app.cleanup_ctx.append(_workers)
     return app
 
@@ -277,3 +281,23 @@ async def _admin_advance(request: web.Request) -> web.StreamResponse:
         return error(400, 'expected a JSON body {"seconds": N}')
     request.app[STATE].clock.advance(seconds)
     return web.json_response({"offset": request.app[STATE].clock.offset})
+
+
+async def _admin_outage(request: web.Request) -> web.StreamResponse:
+    """Start an outage now: every API route answers 503 for the given seconds."""
+    try:
+        seconds = float((await request.json())["seconds"])
+    except (ValueError, KeyError, TypeError):
+        return error(400, 'expected a JSON body {"seconds": N}')
+    state = request.app[STATE]
+    now = state.clock.now()
+    state.outage = (now, now + seconds)
+    return web.json_response({"from": now, "until": now + seconds})
+
+
+async def _admin_requests(request: web.Request) -> web.StreamResponse:
+    """The arrival log, [[time, route, status], ...] (emulator clock), if it is kept."""
+    log = request.app[STATE].log
+    if log is None:
+        return error(404, "start the emulator with --log-requests to record arrivals")
+    return web.json_response(log.as_json())

@@ -16,6 +16,7 @@ __all__ = [
     "EmulatorConfig",
     "FaultRule",
     "parse_fault",
+    "parse_outage",
 ]
 
 # Routes as the emulator counts and faults them. "*" in a fault rule means every one of these.
@@ -96,6 +97,17 @@ def parse_fault(text: str) -> FaultRule:
     )
 
 
+def parse_outage(text: str) -> tuple[float, float]:
+    """Parse ``START:SECONDS`` (an outage SECONDS long, START seconds after the first request)."""
+    try:
+        start, seconds = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(f"bad outage {text!r}: expected START:SECONDS, e.g. 30:60") from None
+    if start < 0 or seconds <= 0:
+        raise ValueError(f"bad outage {text!r}: START must be >= 0 and SECONDS > 0")
+    return start, seconds
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """Scenario for one emulator instance. Defaults are fast and fault-free, for tests."""
@@ -143,6 +155,13 @@ class EmulatorConfig:
     slow_seconds: float = 1.0
     hang_seconds: float = 3600.0
     fault_reset_seconds: float = 0.2  # reset time announced by an injected 429
+    # An outage: every API route (not media) answers 503 for `outage_seconds`, starting
+    # `outage_start` seconds after the first API request (or at POST /_emulator/outage).
+    outage_start: float | None = None
+    outage_seconds: float = 0.0
+
+    # Record each API request's arrival time, route and status (GET /_emulator/requests).
+    log_requests: bool = False
 
     # Media served from a second origin (another port, optionally another loopback host), so a
     # client that leaks its API key to a foreign host is caught.
@@ -169,6 +188,8 @@ class EmulatorConfig:
             problems.append("rpm must be >= 1")
         if self.rate_window <= 0:
             problems.append("rate_window must be > 0")
+        if self.outage_seconds < 0 or (self.outage_start is not None and self.outage_start < 0):
+            problems.append("outage_start and outage_seconds must be >= 0")
         if self.credits < 0 or self.cost_per_image < 0:
             problems.append("credits and cost_per_image must be >= 0")
         if problems:

@@ -37,8 +37,18 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     state.stats.requests[route] += 1
     if _leaks_key(request, state, route):
         state.stats.media_with_api_key += 1
-    response = await _guarded(request, handler, state, route)
+    now = state.clock.now()
+    if state.first_request is None and route not in _OPEN_ROUTES:
+        state.first_request = now
+    arrival = state.log.arrive(now, route) if state.log is not None else None
+    if route not in _OPEN_ROUTES and state.in_outage(now):
+        state.stats.faults[f"{route}:outage"] += 1
+        response: web.StreamResponse = _fault_response(503, state)
+    else:
+        response = await _guarded(request, handler, state, route)
     state.stats.responses[response.status] += 1
+    if arrival is not None:
+        arrival.status = response.status
     return response
 
 

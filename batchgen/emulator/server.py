@@ -90,6 +90,11 @@ class Emulator:
         """The server's counters (see `Stats.snapshot`)."""
         return self.state.snapshot(detail=detail)
 
+    def outage(self, seconds: float) -> None:
+        """Start an outage now: every API route answers 503 for `seconds`."""
+        now = self.state.clock.now()
+        self.state.outage = (now, now + seconds)
+
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward (retention, rate windows) without waiting."""
         self.state.clock.advance(seconds)

@@ -10,6 +10,7 @@ from aiohttp import web
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import FaultPlan
 from batchgen.emulator.ratelimit import SlidingWindow
+from batchgen.emulator.requestlog import RequestLog
 from batchgen.emulator.stats import Stats
 from batchgen.emulator.store import Clock, JobStore
 
@@ -25,6 +26,17 @@ class EmulatorState:
     faults: FaultPlan
     limiter: SlidingWindow | None
     media_base: str | None = None  # origin of the media site, when it is a separate one
+    log: RequestLog | None = None  # arrivals, when the scenario records them
+    first_request: float | None = None  # emulator time of the first API request
+    outage: tuple[float, float] | None = None  # [from, until) in emulator time: all API 503
+
+    def in_outage(self, now: float) -> bool:
+        """Whether `now` falls in the outage (scheduled from the first request, or started)."""
+        cfg = self.config
+        if self.outage is None and cfg.outage_start is not None and self.first_request is not None:
+            begin = self.first_request + cfg.outage_start
+            self.outage = (begin, begin + cfg.outage_seconds)
+        return self.outage is not None and self.outage[0] <= now < self.outage[1]
 
     def snapshot(self, detail: bool = True) -> dict[str, Any]:
         return self.stats.snapshot(remaining_credits=self.store.credits, detail=detail)

@@ -13,7 +13,13 @@ import pytest
 HERE = Path(__file__).parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+LONG_TIMEOUT = 1200  # seconds per test at full size (the short forms keep the 60 s default)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    long_form = bool(config.getoption("--long"))
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.reliability)
+            if long_form:
+                item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
