@@ -27,12 +27,12 @@ from batchgen.ledger import LEDGER_NAME
 from batchgen.lifecycle import LedgerDamage
 from batchgen.manifest import load_manifest
 from batchgen.report import dry_run_lines, run_summary_lines, summary_lines
+from batchgen.resumeplan import plan_resume
 from batchgen.runner import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
     EXIT_STOPPED,
     MediaLimits,
-    plan_resume,
     run_manifest,
 )
 from batchgen.settings import SettingsError
