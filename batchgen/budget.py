@@ -13,7 +13,7 @@ from typing import Any
 
 from batchgen.runstats import RunStats
 
-__all__ = ["expected_price", "job_cost", "spent_before", "unaffordable"]
+__all__ = ["Reservations", "expected_price", "job_cost", "spent_before", "unaffordable"]
 
 _SLACK = 1e-9  # float sums of prices must not refuse the job that exactly reaches the cap
 
@@ -63,3 +63,23 @@ def unaffordable(
 def spent_before(costs: Iterable[float | None], price: float | None) -> float:
     """What earlier runs spent on the folder's completed jobs (their recorded cost, else price)."""
     return sum(cost if cost is not None else (price or 0.0) for cost in costs)
+
+
+class Reservations:
+    """The jobs in flight whose cost is not counted yet (accepted, or being submitted).
+
+    `stats.in_flight` mirrors their number, so `unaffordable` reserves a price for each; the
+    engine's stages add and drop them as jobs are accepted, forgotten, counted or fail.
+    """
+
+    def __init__(self, stats: RunStats) -> None:
+        self._stats = stats
+        self._ids: set[str] = set()
+
+    def add(self, job_id: str) -> None:
+        self._ids.add(job_id)
+        self._stats.in_flight = len(self._ids)
+
+    def discard(self, job_id: str) -> None:
+        self._ids.discard(job_id)
+        self._stats.in_flight = len(self._ids)

@@ -11,12 +11,11 @@ set by an entry is an error (the sweep over it would silently collapse into dupl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from batchgen.digests import DigestMap, digest64
+from batchgen.entries import ABSENT, Entry, RawRow, entry_from, row_label
 from batchgen.errors import NO_VALUE, ManifestProblem, ProblemLog
 from batchgen.jobs import (
     Job,
@@ -29,111 +28,15 @@ from batchgen.jobs import (
     resolve_seed,
 )
 from batchgen.models import ModelSchema, schema_for
+from batchgen.plainrows import check_row
 from batchgen.sweep import Sweep
 from batchgen.templates import TemplateError, placeholders, render
 
-__all__ = [
-    "ENTRY_KEYS",
-    "MAX_REPEAT",
-    "Entry",
-    "Expander",
-    "RawRow",
-    "entry_from",
-    "model_problem",
-]
-
-ENTRY_KEYS: Final = frozenset({"id", "model", "repeat"})  # per-job keys that are not API params
-MAX_REPEAT: Final = 100_000
-_MODEL_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
-_ABSENT: Final = object()
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One job as written (a `jobs:` item or a JSONL row), before defaults, sweep and repeat."""
-
-    params: dict[str, Any]
-    file: str
-    line: int
-    label: str
-    key_lines: Mapping[str, int] = field(default_factory=dict)
-    literal: bool = False  # JSONL values are data: never treated as templates
-    id: Any = _ABSENT
-    model: str | None = None
-    repeat: int | None = None
-
-
-# A JSONL row as read: (file, line, parsed object). Rows reach the Expander in this raw form so
-# that a plain million-row file (no defaults, no sweep) needs no per-row `Entry` object.
-RawRow = tuple[str, int, dict[str, Any]]
-
-
-def row_label(line: int, obj: Mapping[str, Any]) -> str:
-    """How problems name a JSONL row: its id when it has one, else its line."""
-    return repr(obj["id"]) if "id" in obj else f"row {line}"
-
-
-def model_problem(value: Any) -> str | None:
-    """Why `value` cannot name a model (it becomes part of the request URL), or None."""
-    if isinstance(value, str) and _MODEL_RE.fullmatch(value) and ".." not in value:
-        return None
-    return "must be a model name such as 'qwen-image' (letters, digits, '.', '_', '-', '/')"
-
-
-def entry_from(
-    obj: Mapping[Any, Any],
-    *,
-    file: str,
-    line: int,
-    label: str,
-    key_lines: Mapping[Any, int] | None,
-    literal: bool,
-    log: ProblemLog,
-) -> Entry | None:
-    """Split a raw job mapping into its per-job keys and params; None when unusable."""
-    lines = key_lines or {}
-    ok = True
-
-    def problem(key: str, value: Any, message: str) -> None:
-        nonlocal ok
-        ok = False
-        log.add(ManifestProblem(file, lines.get(key, line), label, key, value, message))
-
-    params: dict[str, Any] = {}
-    for key, value in obj.items():
-        if not isinstance(key, str):
-            problem(str(key), NO_VALUE, "keys must be strings")
-        elif key not in ENTRY_KEYS:
-            params[key] = value
-    model = obj.get("model")
-    if model is not None and model_problem(model):
-        problem("model", model, model_problem(model) or "")
-    repeat = obj.get("repeat")
-    if repeat is not None and not (
-        isinstance(repeat, int) and not isinstance(repeat, bool) and 1 <= repeat <= MAX_REPEAT
-    ):
-        problem("repeat", repeat, f"must be an integer from 1 to {MAX_REPEAT}")
-    if not ok:
-        return None
-    return Entry(
-        params=params,
-        file=file,
-        line=line,
-        label=label,
-        key_lines={str(k): v for k, v in lines.items()},
-        literal=literal,
-        id=obj.get("id", _ABSENT),
-        model=model,
-        repeat=repeat,
-    )
+__all__ = ["Expander"]
 
 
 class _TooManyJobsError(Exception):
     pass
-
-
-# A valid plain JSONL row: (model, schema, params, annotations, explicit id or _ABSENT, repeat).
-_CheckedRow = tuple[str, ModelSchema | None, dict[str, Any], dict[str, Any], Any, int]
 
 
 class Expander:
@@ -170,7 +73,7 @@ class Expander:
 
     def expand(self, entries: Iterable[Entry | RawRow]) -> Iterator[Job]:
         """Every job of `entries`, in order: entry, then sweep combination, then repeat."""
-        # Without defaults or sweep a JSONL row is its own job: `_check_row` checks it directly.
+        # Without defaults or sweep a JSONL row is its own job: `check_row` checks it directly.
         plain = not self.defaults and not self.sweep.axes
         try:
             for entry in entries:
@@ -178,8 +81,9 @@ class Expander:
                     if plain:
                         # Inline rather than a generator per row: this loop runs a million times.
                         file, line, obj = entry
-                        checked = self._check_row(file, line, obj)
-                        if checked is None:
+                        checked = check_row(file, line, obj, self.model, self.repeat, self.log)
+                        if isinstance(checked, int):  # the row has problems (logged)
+                            self.count += checked
                             continue
                         model, schema, params, annotations, explicit, repeat = checked
                         for r in range(repeat):
@@ -266,7 +170,7 @@ class Expander:
         rendered, referenced = self._render(entry, merged, problem)
         rendered_keys.update(k for k in rendered if rendered[k] is not merged[k])
         explicit = entry.id
-        if explicit is not _ABSENT:
+        if explicit is not ABSENT:
             if isinstance(explicit, int) and not isinstance(explicit, bool):
                 explicit = str(explicit)
             if isinstance(explicit, str) and not entry.literal:
@@ -304,75 +208,6 @@ class Expander:
                 yield self._build(
                     job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
                 )
-
-    def _check_row(self, file: str, line: int, obj: dict[str, Any]) -> _CheckedRow | None:
-        """What `entry_from` + `_jobs` check for a JSONL row when there are no defaults or sweep.
-
-        Such a row is literal and alone: no templates, combinations or shared values, so every
-        problem is the row's own, located at its line and labelled like `entry_from` labels it.
-        The problems, their order and the count are exactly those of the general path; None when
-        the row has problems (logged), else what `expand` needs to identify and build its jobs.
-        """
-        params: dict[str, Any] = {}
-        annotations: dict[str, Any] = {}
-        for key, value in obj.items():
-            if key[:1] == "_":
-                annotations[key] = value
-            elif key not in ENTRY_KEYS:
-                params[key] = value
-        model = self.model
-        repeat = self.repeat
-        explicit: Any = _ABSENT
-        problems: list[ManifestProblem] = []
-        if len(params) + len(annotations) != len(obj):  # it has an id, model or repeat key
-            row_model = obj.get("model")
-            reason = None if row_model is None else model_problem(row_model)
-            if reason:
-                problems.append(self._row_problem(file, line, obj, "model", row_model, reason))
-            row_repeat = obj.get("repeat")
-            if row_repeat is not None and not (
-                isinstance(row_repeat, int)
-                and not isinstance(row_repeat, bool)
-                and 1 <= row_repeat <= MAX_REPEAT
-            ):
-                message = f"must be an integer from 1 to {MAX_REPEAT}"
-                problems.append(self._row_problem(file, line, obj, "repeat", row_repeat, message))
-            if problems:  # entry_from rejects the row: logged, not counted
-                for p in problems:
-                    self.log.add(p)
-                return None
-            model = row_model or model
-            repeat = row_repeat or repeat
-            explicit = obj.get("id", _ABSENT)
-            if explicit is not _ABSENT:
-                if isinstance(explicit, int) and not isinstance(explicit, bool):
-                    explicit = str(explicit)
-                reason = explicit_id_problem(explicit)
-                if reason:
-                    problems.append(self._row_problem(file, line, obj, "id", explicit, reason))
-        schema = schema_for(model)
-        if schema is None:
-            try:
-                canonical_json({k: v for k, v in obj.items() if k not in ENTRY_KEYS})
-            except (TypeError, ValueError) as exc:
-                message = f"values must be plain JSON data ({exc})"
-                problems.append(self._row_problem(file, line, obj, None, NO_VALUE, message))
-        else:
-            for bad in schema.validate(params):
-                value = bad.value if bad.field in params else NO_VALUE
-                problems.append(self._row_problem(file, line, obj, bad.field, value, bad.message))
-        if problems:
-            for p in problems:
-                self.log.add(p)
-            self.count += repeat  # still counts towards the total
-            return None
-        return model, schema, params, annotations, explicit, repeat
-
-    @staticmethod
-    def _row_problem(
-        file: str, line: int, obj: dict[str, Any], key: str | None, value: Any, message: str
-    ) -> ManifestProblem:
-        return ManifestProblem(file, line, row_label(line, obj), key, value, message)
 
     def _render(
         self, entry: Entry, merged: dict[str, Any], problem: Any
@@ -429,7 +264,7 @@ class Expander:
         id_line: int,
     ) -> str | None:
         """The id of copy `r`, or None (after logging why) when its explicit id is taken."""
-        if explicit is _ABSENT:
+        if explicit is ABSENT:
             payload = identity_payload(model, params, r)
             return generated_id(payload, self._contents.increment(digest64(payload)))
         job_id = repeat_id(explicit, r)

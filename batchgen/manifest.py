@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from batchgen.entries import ENTRY_KEYS, Entry, RawRow, entry_from, model_problem
 from batchgen.errors import NO_VALUE, ManifestError, ManifestProblem, ProblemLog
-from batchgen.expand import ENTRY_KEYS, Entry, Expander, RawRow, entry_from, model_problem
+from batchgen.expand import Expander
 from batchgen.jobs import Job
 from batchgen.models import ModelSchema, did_you_mean, schema_for
 from batchgen.settings import SETTING_NAMES, RunSettings, merge_settings, setting_problem

@@ -15,8 +15,7 @@ import secrets
 import signal
 import sys
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -25,19 +24,17 @@ from batchgen.budget import spent_before
 from batchgen.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine import Engine, EngineConfig
-from batchgen.errors import LedgerError, OutputError
+from batchgen.errors import OutputError
 from batchgen.finish import double_charge_list, finish_outputs, write_summary
-from batchgen.jobs import Job
 from batchgen.layout import plan_layout
 from batchgen.ledger import LedgerWriter, load_ledger
-from batchgen.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.lifecycle import Replay, State
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.parts import PartAllocator
 from batchgen.progress import Reporter
-from batchgen.resume import Step, Work, plan
+from batchgen.resumeplan import ResumeCounts, count_owned, owned, pending_work
 from batchgen.runstats import RunStats
 from batchgen.shard import Shard
-from batchgen.storage import Store
 from batchgen.summary import RunShape, final_summary, snapshot
 
 __all__ = [
@@ -50,9 +47,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STOPPED",
     "MediaLimits",
-    "ResumeCounts",
     "RunResult",
-    "plan_resume",
     "run_manifest",
 ]
 
@@ -62,7 +57,6 @@ EXIT_STOPPED: Final = 2  # auth, credits, model gone
 EXIT_INVALID: Final = 3  # the manifest or a setting is invalid
 EXIT_INTERRUPTED: Final = 130
 EMULATOR_MINUTE: Final = 1.0  # seconds that a rate-limit minute lasts against --emulator
-RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
 DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
 DEFAULT_STATUS_INTERVAL: Final = 30.0  # seconds between JSON status lines when not on a terminal
 
@@ -94,16 +88,6 @@ class MediaLimits:
     max_bytes: int = 64 * 1024 * 1024
     deadline: float = 300.0
     allow_private: bool = False
-
-
-@dataclass
-class ResumeCounts:
-    """How the jobs of a rerun were picked up (see `resume.plan`)."""
-
-    done: int = 0  # completed earlier, file intact
-    failed: int = 0  # failed earlier, left alone (--retry-failed retries them)
-    removed: int = 0  # in the ledger, no longer in the manifest: left alone
-    runs: int = 0  # earlier runs in this folder
 
 
 async def run_manifest(
@@ -156,7 +140,7 @@ async def run_manifest(
         past = await asyncio.to_thread(load_ledger, ledger_path)
         await asyncio.to_thread(layout.clean)
         counts = ResumeCounts(runs=past.runs)
-        total = scan.count if shard is None else await asyncio.to_thread(_count, loaded, shard)
+        total = scan.count if shard is None else await asyncio.to_thread(count_owned, loaded, shard)
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
             emu: Emulator | None = None
@@ -220,7 +204,7 @@ async def run_manifest(
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
-            works = _works(
+            works = pending_work(
                 owned(loaded.jobs(), shard), past, layout.store, counts, retry_failed=retry_failed
             )
             shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
@@ -288,86 +272,6 @@ def _exit_code(stats: RunStats, interrupted: bool) -> int:
     if stats.stop_reason is not None:
         return EXIT_STOPPED
     return EXIT_FAILED if sum(stats.failed.values()) else EXIT_OK
-
-
-def plan_resume(
-    manifest: Manifest,
-    out: Path | str | None = None,
-    *,
-    retry_failed: bool = False,
-    shard: Shard | None = None,
-    ledger_dir: Path | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-) -> Counter[str]:
-    """What a run would do, read-only (a dry run): jobs per resume step, nothing sent or changed.
-
-    Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
-    double charge), resubmit_expired, removed (in the ledger, not in the manifest).
-    """
-    layout = plan_layout(
-        out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
-    )
-    ledger_path = layout.ledger_path
-    past = Replay()
-    if ledger_path.exists():
-        with ledger_path.open("rb") as handle:
-            try:
-                past = replay(handle)
-            except LedgerDamage as exc:
-                raise LedgerError(f"{ledger_path}: {exc}") from None
-    counts = ResumeCounts()
-    steps: Counter[str] = Counter()
-    jobs = owned(manifest.jobs(), shard)
-    for work in _works(jobs, past, layout.store, counts, retry_failed=retry_failed):
-        if work.step is Step.SUBMIT:
-            key = (
-                "resubmit_unknown"
-                if work.ambiguous
-                else "resubmit_expired"
-                if work.expired
-                else "submit"
-            )
-        else:
-            key = work.step.value
-        steps[key] += 1
-    steps.update(done=counts.done, failed=counts.failed, removed=counts.removed)
-    return steps
-
-
-def owned(jobs: Iterator[Job], shard: Shard | None) -> Iterator[Job]:
-    """The jobs this run is responsible for: all of them, or those that hash to `shard`."""
-    return jobs if shard is None else (job for job in jobs if shard.owns(job.id))
-
-
-def _count(manifest: Manifest, shard: Shard) -> int:
-    return sum(1 for _ in owned(manifest.jobs(), shard))
-
-
-def _works(
-    jobs: Iterator[Job], past: Replay, store: Store, counts: ResumeCounts, *, retry_failed: bool
-) -> Iterator[Work]:
-    """The manifest's jobs as work for the engine, minus what is done; counts what it skips."""
-    earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
-    for job in jobs:
-        record = earlier.pop(job.id, None)
-        intact = None
-        if record is not None and record.state is State.COMPLETED and record.file is not None:
-            intact = store.intact(record.file, record.sha256)
-        work = plan(
-            job,
-            record,
-            now=time.time(),
-            retention=RETENTION,
-            file_intact=intact,
-            retry_failed=retry_failed,
-        )
-        if work.step is Step.DONE:
-            counts.done += 1
-        elif work.step is Step.FAILED:
-            counts.failed += 1
-        else:
-            yield work
-    counts.removed = len(earlier)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,127 @@
+"""`batchgen emulator`: serve the built-in emulator of Segmind's API from the command line.
+
+Its thirty-odd scenario flags map one to one onto `EmulatorConfig` and share nothing with the
+commands that run or inspect batches, so they live here; `cli.py` registers the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import click
+
+from batchgen.emulator import EmulatorConfig, parse_fault, serve
+from batchgen.emulator.config import parse_outage
+
+__all__ = ["emulator"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, help="Port; 0 lets the OS choose.")
+@click.option(
+    "--key", "keys", multiple=True, help="Accepted API key (repeatable). [default: emulator-key]"
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for every random decision.")
+@click.option(
+    "--model", "models", multiple=True, help="Extra model served with any parameters (repeatable)."
+)
+@click.option("--retired-model", multiple=True, help="Model answered with 410 (repeatable).")
+@click.option("--forbidden-model", multiple=True, help="Model answered with 403 (repeatable).")
+@click.option(
+    "--accept-invalid", is_flag=True, help="Accept invalid bodies, then FAIL the job (422)."
+)
+@click.option(
+    "--workers", default=8, show_default=True, help="Jobs processed at once; the rest stay QUEUED."
+)
+@click.option("--latency", default=0.05, show_default=True, help="Mean processing seconds per job.")
+@click.option(
+    "--latency-jitter", default=0.02, show_default=True, help="Uniform +/- seconds around the mean."
+)
+@click.option("--realistic", is_flag=True, help="Qwen-image timing: 28 +/- 4 s per job.")
+@click.option("--fail-rate", default=0.0, show_default=True, help="Seeded probability a job FAILS.")
+@click.option(
+    "--fail-marker", default="[fail]", show_default=True, help="Prompts containing it always FAIL."
+)
+@click.option(
+    "--retention", default=3600.0, show_default=True, help="Seconds a request record lives."
+)
+@click.option(
+    "--id-format",
+    type=click.Choice(["hex32", "uuid", "sequential"]),
+    default="hex32",
+    show_default=True,
+)
+@click.option(
+    "--early-result",
+    type=click.Choice(["status", "404", "425"]),
+    default="status",
+    show_default=True,
+    help="What GET /v2/requests/{id} answers before completion.",
+)
+@click.option("--full-size", is_flag=True, help="Native-resolution images instead of 1/8 size.")
+@click.option("--credits", default=10_000.0, show_default=True, help="Account balance in USD.")
+@click.option(
+    "--cost-per-image", default=0.12, show_default=True, help="USD billed per completed image."
+)
+@click.option(
+    "--credits-status", type=click.Choice(["402", "406"]), default="406", show_default=True
+)
+@click.option(
+    "--rpm", type=int, default=None, help="Requests per window per key (strict sliding window)."
+)
+@click.option("--rate-window", default=60.0, show_default=True, help="Window of --rpm, in seconds.")
+@click.option("--count-polls", is_flag=True, help="Status/result/credits GETs count against --rpm.")
+@click.option("--retry-after", is_flag=True, help="Send Retry-After with 429s.")
+@click.option("--no-reset-header", is_flag=True, help="Omit x-rate-limit-reset-at-utc from 429s.")
+@click.option(
+    "--fault", "faults", multiple=True, help="ROUTE:KIND=P[xN], e.g. status:503=0.05 (repeatable)."
+)
+@click.option("--slow-seconds", default=1.0, show_default=True, help="Delay of a 'slow' fault.")
+@click.option("--hang-seconds", default=3600.0, show_default=True, help="Delay of a 'hang' fault.")
+@click.option(
+    "--outage",
+    default=None,
+    help="START:SECONDS: every API route answers 503 for SECONDS, START s after the first request.",
+)
+@click.option("--log-requests", is_flag=True, help="Record arrivals (GET /_emulator/requests).")
+@click.option(
+    "--media-origin", is_flag=True, help="Serve media from a second origin (another port)."
+)
+@click.option("--media-host", default=None, help="Host of that second origin, e.g. 127.0.0.2.")
+@click.option(
+    "--hostile-marker", default="[hostile:", show_default=True, help="[hostile:KIND] traps."
+)
+@click.option("--hostile-bytes", default=80 << 20, show_default=True, help="Oversized trap size.")
+def emulator(**opts: Any) -> None:
+    """Serve a local emulator of Segmind's API (v1 sync, v2 queue, media, credits)."""
+    try:
+        config = _emulator_config(opts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, announce=lambda line: click.echo(line, nl=True)))
+
+
+def _emulator_config(opts: dict[str, Any]) -> EmulatorConfig:
+    realistic = opts.pop("realistic")
+    keys = opts.pop("keys") or ("emulator-key",)
+    models = ("qwen-image", *opts.pop("models"))
+    if realistic:
+        opts["latency"], opts["latency_jitter"] = 28.0, 4.0
+    faults = tuple(parse_fault(text) for text in opts.pop("faults"))
+    outage = opts.pop("outage", None)
+    if outage is not None:
+        opts["outage_start"], opts["outage_seconds"] = parse_outage(outage)
+    return EmulatorConfig(
+        keys=tuple(keys),
+        models=models,
+        retired_models=tuple(opts.pop("retired_model")),
+        forbidden_models=tuple(opts.pop("forbidden_model")),
+        credits_status=int(opts.pop("credits_status")),  # type: ignore[arg-type]
+        reset_header=not opts.pop("no_reset_header"),
+        faults=faults,
+        **opts,
+    )
