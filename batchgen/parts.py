@@ -37,11 +37,12 @@ __all__ = [
 
 DEFAULT_FOLDER_SIZE: Final = 10_000
 PART_ROOT: Final = "data"
-_PART_RE: Final = re.compile(rf"({PART_ROOT}/\d{{5}})/(.+)")
+_PART_RE: Final = re.compile(rf"({PART_ROOT}/(?:\d+-of-\d+/)?\d{{5}})/(.+)")
 
 
 def part_of(file_name: str) -> tuple[str, str] | None:
-    """("data/00003", "name.png") for a file inside a part, else None."""
+    """("data/00003", "name.png") for a file inside a part (a shard's: "data/1-of-4/00003"),
+    else None."""
     match = _PART_RE.fullmatch(file_name)
     return (match.group(1), match.group(2)) if match else None
 
@@ -50,10 +51,11 @@ class PartAllocator:
     """Hands out part folders, each at most `size` images, lowest first. Not thread-safe: one
     event loop calls `take` with no await between the check and the count."""
 
-    def __init__(self, size: int, existing: Iterable[str] = ()) -> None:
+    def __init__(self, size: int, existing: Iterable[str] = (), root: str = PART_ROOT) -> None:
         if size < 1:
             raise ValueError("folder_size must be >= 1")
         self.size = size
+        self.root = root  # a shard's own, "data/I-of-N": shards count only their own images
         self._counts: dict[int, int] = {}
         for file_name in existing:
             found = part_of(file_name)
@@ -67,7 +69,7 @@ class PartAllocator:
         while self._counts.get(self._next, 0) >= self.size:
             self._next += 1
         self._counts[self._next] = self._counts.get(self._next, 0) + 1
-        return f"{PART_ROOT}/{self._next:05d}"
+        return f"{self.root}/{self._next:05d}"
 
 
 def write_metadata(out_dir: Path, rows: Callable[[], Iterator[dict[str, Any]]]) -> None:

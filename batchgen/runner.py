@@ -30,7 +30,7 @@ from batchgen.layout import plan_layout
 from batchgen.ledger import LedgerWriter, load_ledger
 from batchgen.lifecycle import Replay, State
 from batchgen.manifest import Manifest, load_manifest
-from batchgen.parts import PartAllocator
+from batchgen.parts import PART_ROOT, PartAllocator
 from batchgen.progress import Reporter
 from batchgen.resumeplan import ResumeCounts, count_owned, owned, pending_work
 from batchgen.runstats import RunStats
@@ -192,7 +192,7 @@ async def run_manifest(
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
-                    parts=_parts(scan.count, settings.folder_size, past),
+                    parts=_parts(scan.count, settings.folder_size, past, shard),
                     typical_seconds=typical,
                     sync=settings.mode == "sync",
                     price_per_image=settings.price_for(schema),
@@ -259,11 +259,13 @@ async def run_manifest(
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
 
 
-def _parts(jobs: int, folder_size: int, past: Replay) -> PartAllocator | None:
-    """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat."""
+def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> PartAllocator | None:
+    """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat. Shards
+    share the images folder but not their counts: each fills its own `data/I-of-N/` parts."""
     if jobs <= folder_size:
         return None
-    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file))
+    root = PART_ROOT if shard is None else f"{PART_ROOT}/{shard.label}"
+    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file), root)
 
 
 def _exit_code(stats: RunStats, interrupted: bool) -> int:

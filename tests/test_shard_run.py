@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from batchgen.emulator import Emulator
@@ -90,3 +91,22 @@ async def test_merge_refuses_missing_incomplete_and_duplicated_shards(
     assert "is claimed by shards 0-of-3 and 1-of-3" in duplicated.output
     assert "hashes to another shard" in duplicated.output
     assert not (out / "metadata.jsonl").exists()
+
+
+async def test_shards_fill_their_own_part_folders(tmp_path: Path, emu: Emulator):
+    """Past folder_size, each shard writes data/I-of-N/NNNNN/: no folder gets more than
+    folder_size images however many shards share the output, and the merge still loads."""
+    manifest = tmp_path / "jobs.yaml"
+    seeds = list(range(1, 13))
+    manifest.write_text(f"folder_size: 2\nsweep:\n  seed: {seeds}\njobs:\n  - prompt: a kite\n")
+    out = tmp_path / "out"
+    results = await run_shards(manifest, out, emu, 3)
+    assert [r.exit_code for r in results] == [0, 0, 0]
+    images = [p for p in (out / "data").rglob("*.png")]
+    assert len(images) == 12
+    per_folder = Counter(p.parent.relative_to(out / "data").as_posix() for p in images)
+    assert max(per_folder.values()) <= 2
+    assert {folder.split("/")[0] for folder in per_folder} <= {"0-of-3", "1-of-3", "2-of-3"}
+    merged = cli("merge", str(out), "--verify")
+    assert merged.exit_code == 0, merged.output
+    assert len(local_hashes(out)) == 12
