@@ -10,9 +10,12 @@ States and the events that lead to them:
               ^   unknown keeps UNKNOWN        |  expired --> PENDING   failed --> FAILED
               +------------------------------ any state: intent starts a new attempt
 
-`released` (the run stopped before the job ended) changes nothing: the job is resumed from the
-state it was in. A job last seen in UNKNOWN sent a submit whose answer was never recorded: it may
-have been billed, and is counted as a possible double charge when it is submitted again.
+`released` (the run stopped before the job ended) leaves the job in the state it was in, except
+right after an unanswered `intent`: the engine releases a job only after its submit was answered
+with a refusal (429, 4xx: not billed) or after recording `unknown`, so there it means "not sent,
+or refused": PENDING, no possible double charge. (A kill writes no `released`.) A job last seen
+in UNKNOWN sent a submit whose answer was never recorded: it may have been billed, and is
+counted as a possible double charge when it is submitted again.
 
 `ambiguous` counts those possible double charges from the ledger alone, so the count (and the list
 in summary.json) survives any number of crashes and resumes: an `unknown` record (the answer was
@@ -133,7 +136,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.state = _UNKNOWN
                 job.attempts += 1
             elif event == "submitted":
-                job.open_intent_run = -1  # every record but `released` answers the intent
+                job.open_intent_run = -1  # every record answers the intent
                 job.state = _IN_FLIGHT
                 value = record.get("request_id")
                 job.request_id = value if value and type(value) is str else None
@@ -171,7 +174,11 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.open_intent_run = -1
                 job.state = _FAILED
                 job.failure = f"{record.get('kind')}: {record.get('error')}"
-            elif event != "released":
+            elif event == "released":
+                if job.open_intent_run >= 0:  # released after a refused submit: nothing paid
+                    job.open_intent_run = -1
+                    job.state = _PENDING
+            else:
                 raise LedgerDamage(number, f"unknown event {event!r}")
         events += 1
         valid_bytes += len(raw)

@@ -66,7 +66,11 @@ class Outcomes:
     ) -> None:
         """Carry out `decision` about a failed call: return to try it again, or end the job."""
         request_id = request.request_id if request else None
-        if decision.action is Action.RETRY and (reason := self.throttle.outage_over()):
+        if (
+            decision.action is Action.RETRY
+            and phase != "media"  # media has its own bounded backoff; a release loses the URL
+            and (reason := self.throttle.outage_over())
+        ):
             decision = Decision(Action.STOP_SUBMITTING, reason)  # down for too long: stop
         if decision.action is Action.RATE_LIMITED:
             if time.monotonic() - started > RATE_LIMIT_PATIENCE:

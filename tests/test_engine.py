@@ -17,6 +17,7 @@ from batchgen.engine import Engine, EngineConfig
 from batchgen.errors import LedgerError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
+from batchgen.lifecycle import State, replay
 from batchgen.manifest import load_manifest
 from batchgen.policy import Backoff
 from batchgen.resume import Step, Work
@@ -163,6 +164,26 @@ async def test_credits_run_out_mid_run(start_emulator: StartEmulator, tmp_path: 
     assert stats.completed == 3
     completed = [r for r in ledger_records(tmp_path / "out") if r["event"] == "completed"]
     assert len(completed) == 3
+
+
+async def test_submits_refused_at_a_stop_are_no_double_charge(
+    start_emulator: StartEmulator, tmp_path: Path
+):
+    """A job whose submit got the 406 that stopped the run is released unpaid: the ledger replays
+    it as PENDING, not as a possible double charge for the next run to report."""
+    emu = await start_emulator(credits=0.12 * 3, latency=0.3, latency_jitter=0.0)
+    out = tmp_path / "out"
+    await run_engine(emu, make_jobs(tmp_path, 30), out, concurrency=4)
+    records = ledger_records(out)
+    refused = {r["job"] for r in records if r["event"] == "released"} - {
+        r["job"] for r in records if r["event"] in ("submitted", "unknown")
+    }
+    intents = {r["job"] for r in records if r["event"] == "intent"}
+    assert refused & intents  # at least one job sent its submit and was refused with the 406
+    with (out / "ledger.jsonl").open("rb") as handle:
+        jobs = replay(handle).jobs
+    assert all(jobs[j].state is State.PENDING and jobs[j].ambiguous == 0 for j in refused)
+    assert sum(job.ambiguous for job in jobs.values()) == 0
 
 
 async def test_expired_request_is_resubmitted_and_completes(emu: Emulator, tmp_path: Path):

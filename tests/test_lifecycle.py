@@ -117,8 +117,9 @@ def reference(records: list[dict[str, Any]]) -> Replay:
         job = result.jobs.setdefault(r["job"], LedgerJob())
         if r["event"] == "intent" and job.open_intent_run not in (-1, result.runs):
             job.ambiguous += 1  # an earlier run died between this job's intent and its answer
-        if r["event"] != "released":
-            job.open_intent_run = result.runs if r["event"] == "intent" else -1
+        if r["event"] == "released" and job.open_intent_run != -1:
+            job.state = State.PENDING  # released after a refused submit: nothing was paid
+        job.open_intent_run = result.runs if r["event"] == "intent" else -1
         match r["event"]:
             case "intent":
                 job.state, job.attempts = State.UNKNOWN, job.attempts + 1
@@ -510,14 +511,14 @@ RUN = rec("run", model="qwen-image", version="0.1.0")
         ([RUN, rec("intent", job="j", attempt=0), RUN, rec("intent", job="j", attempt=0)], 1),
         ([RUN, rec("intent", job="j", attempt=0), RUN, RUN, rec("intent", job="j", attempt=0)], 1),
         ([RUN, rec("intent", job="j", attempt=0), rec("released", job="j", reason="x"), RUN,
-          rec("intent", job="j", attempt=0)], 1),
+          rec("intent", job="j", attempt=0)], 0),
         ([RUN, rec("intent", job="j", attempt=0), rec("unknown", job="j", error="reset"), RUN,
           rec("intent", job="j", attempt=0)], 1),
         ([RUN, *IN_FLIGHT, RUN, rec("intent", job="j", attempt=0)], 0),
         ([RUN, rec("intent", job="j", attempt=0), rec("failed", job="j", kind="invalid",
           error="400"), RUN, rec("intent", job="j", attempt=0)], 0),
     ],
-    ids=["retry-in-one-run", "crash", "crash-then-idle-run", "released-is-no-answer",
+    ids=["retry-in-one-run", "crash", "crash-then-idle-run", "released-after-a-refusal",
          "unknown-counted-once", "answered", "refused"],
 )  # fmt: skip
 def test_a_submit_whose_run_died_unanswered_is_a_possible_double_charge(
