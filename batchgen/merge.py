@@ -135,11 +135,13 @@ def merged_summary(views: list[ShardView]) -> dict[str, Any]:
     last: Counter[str] = Counter()
     samples: dict[str, list[float]] = {"queue": [], "inference": []}
     for view in views:
+        price = (view.summary or {}).get("price_per_image")
         for job in view.replay.jobs.values():
             completed += job.state is State.COMPLETED
             double += job.ambiguous
-            if job.state is State.COMPLETED:
-                spend += job.cost or 0.0
+            if job.state is State.COMPLETED:  # the charged cost, else the price (as budgets do)
+                cost = job.cost if job.cost is not None else price
+                spend += cost if isinstance(cost, int | float) else 0.0
             if job.state is State.FAILED:
                 failed += 1
                 failures[(job.failure or "unknown").partition(": ")[0]] += 1

@@ -248,6 +248,7 @@ async def run_manifest(
             )
             if shard is not None:
                 summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
+                summary["price_per_image"] = settings.price_for(schema)  # merge: jobs with no cost
             await asyncio.to_thread(write_summary, out_dir, summary)
             await asyncio.to_thread(layout.publish_state)
         except OSError as exc:  # a full disk: the ledger has everything, the next run rebuilds

@@ -8,6 +8,8 @@ from collections import Counter
 
 import pytest
 
+from batchgen.lifecycle import LedgerJob, Replay, State
+from batchgen.merge import ShardView, merged_summary
 from batchgen.shard import Shard, ShardError, parse_label, parse_shard, resolve_shard, shard_of
 
 
@@ -91,3 +93,20 @@ def test_flag_and_environment_must_agree():
 
 def test_no_flag_no_environment_means_unsharded():
     assert resolve_shard(None, None, {"HOME": "/root"}) is None
+
+
+def test_merged_spend_prices_jobs_the_server_did_not_cost():
+    """A server that reports no metrics.cost: merge counts the shard's price, as budgets do."""
+    costed = Replay(jobs={"a": LedgerJob(state=State.COMPLETED, cost=0.2)})
+    uncosted = Replay(
+        jobs={
+            "b": LedgerJob(state=State.COMPLETED),
+            "c": LedgerJob(state=State.COMPLETED),
+            "d": LedgerJob(state=State.FAILED, failure="server: x"),
+        }
+    )
+    views = [
+        ShardView(Shard(0, 2), costed, {"price_per_image": 0.12}, "shards/0-of-2"),
+        ShardView(Shard(1, 2), uncosted, {"price_per_image": 0.12}, "shards/1-of-2"),
+    ]
+    assert merged_summary(views)["spend_usd"] == pytest.approx(0.2 + 2 * 0.12)
