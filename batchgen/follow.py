@@ -16,7 +16,7 @@ from batchgen.errors import ApiError, TransportError
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.outcomes import JobOver, Outcomes
-from batchgen.policy import Action, decide
+from batchgen.policy import Action, Decision, decide
 from batchgen.pollplan import PollPlanner, completion_time
 from batchgen.runstats import RunStats
 from batchgen.throttle import Throttle
@@ -136,6 +136,12 @@ class Follower:
                     job, "server", "COMPLETED without an output", request.request_id
                 )
                 raise JobOver
+            if poll.state not in ("COMPLETED", "FAILED"):  # the result URL lags the status URL
+                attempt += 1
+                error = f"the status URL said COMPLETED, the result URL still says {poll.state}"
+                retry = Decision(Action.RETRY, error)
+                await self.outcomes.handle(job, retry, error, None, attempt, started, request)
+                continue
             return poll
 
     async def _poll(self, url: str, kind: str = "poll") -> Poll:

@@ -1,4 +1,5 @@
-"""The decisions executor: an outage past patience stops API retries, never media retries."""
+"""The decisions executor and the polling stage on odd servers: an outage past patience, a
+result URL that lags the status URL."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from batchgen.circuit import OutagePolicy
+from batchgen.follow import Follower
 from batchgen.jobs import Job
 from batchgen.ledger import LedgerWriter
 from batchgen.outcomes import JobOver, Outcomes
 from batchgen.policy import Action, Backoff, Decision, seeded_rand
+from batchgen.pollplan import PollPlanner
 from batchgen.runstats import RunStats
 from batchgen.throttle import Throttle
+from batchgen.wire import Poll, Submitted
 
 
 async def test_outage_past_patience_releases_api_retries_but_not_downloads(tmp_path: Path):
@@ -40,3 +44,40 @@ async def test_outage_past_patience_releases_api_retries_but_not_downloads(tmp_p
     assert "outage" in stops[0]
     records = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text().splitlines()]
     assert [r["event"] for r in records] == ["released"]
+
+
+class LaggingResults:
+    """A server whose status URL says COMPLETED while its result URL still says PROCESSING for
+    a couple of calls (a replica behind the other): the transport seam, not an HTTP mock."""
+
+    def __init__(self, lag: int) -> None:
+        self.lag = lag
+        self.calls: list[str] = []
+
+    async def poll(self, url: str) -> Poll:
+        self.calls.append(url)
+        if url == "status":
+            return Poll("COMPLETED")
+        if self.lag:
+            self.lag -= 1
+            return Poll("PROCESSING")
+        return Poll("COMPLETED", output="http://127.0.0.1/media/x.png")
+
+
+async def test_a_result_url_lagging_the_status_url_is_asked_again(tmp_path: Path):
+    """Before: the pending body was returned as the result, and storing it crashed the run."""
+    api = LaggingResults(lag=2)
+    stats = RunStats()
+    throttle = Throttle(4)
+    async with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
+        outcomes = Outcomes(ledger, stats, throttle, Backoff.immediate(), seeded_rand(0), print)
+        follower = Follower(
+            api, throttle, stats, ledger, PollPlanner(0.01), outcomes, retention=3600
+        )
+        follower.result_answers_pending = False  # ask the status URL, then the result URL
+        job = Job(id="j", model="qwen-image", params={"prompt": "x"})
+        poll = await follower.follow(job, Submitted("r", "status", "result"))
+    assert poll is not None
+    assert poll.output == "http://127.0.0.1/media/x.png"
+    assert api.calls == ["status", "result", "result", "result"]
+    assert stats.retries == 2
