@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +24,15 @@ from batchgen.resume import Step, Work, plan
 from batchgen.shard import Shard
 from batchgen.storage import Store
 
-__all__ = ["RETENTION", "ResumeCounts", "count_owned", "owned", "pending_work", "plan_resume"]
+__all__ = [
+    "RETENTION",
+    "ResumeCounts",
+    "count_owned",
+    "intact_jobs",
+    "owned",
+    "pending_work",
+    "plan_resume",
+]
 
 RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
 
@@ -66,7 +75,8 @@ def plan_resume(
     counts = ResumeCounts()
     steps: Counter[str] = Counter()
     jobs = owned(manifest.jobs(), shard)
-    for work in pending_work(jobs, past, layout.store, counts, retry_failed=retry_failed):
+    intact = intact_jobs(past, layout.store)
+    for work in pending_work(jobs, past, intact, counts, retry_failed=retry_failed):
         if work.step is Step.SUBMIT:
             key = (
                 "resubmit_unknown"
@@ -92,22 +102,36 @@ def count_owned(manifest: Manifest, shard: Shard) -> int:
     return sum(1 for _ in owned(manifest.jobs(), shard))
 
 
+def intact_jobs(past: Replay, store: Store, workers: int = 16) -> set[str]:
+    """Ids of the completed jobs whose image is still there as recorded.
+
+    Checked up front and in threads: each check hashes a file or asks the object store (a HEAD),
+    and a long run of them inside the producer would stall every job already in flight."""
+    todo = [
+        (job_id, job.file, job.sha256)
+        for job_id, job in past.jobs.items()
+        if job.state is State.COMPLETED and job.file is not None
+    ]
+    with ThreadPoolExecutor(workers) as pool:
+        flags = pool.map(lambda item: store.intact(item[1], item[2]), todo)
+        return {item[0] for item, ok in zip(todo, flags, strict=True) if ok}
+
+
 def pending_work(
-    jobs: Iterator[Job], past: Replay, store: Store, counts: ResumeCounts, *, retry_failed: bool
+    jobs: Iterator[Job], past: Replay, intact: set[str], counts: ResumeCounts, *, retry_failed: bool
 ) -> Iterator[Work]:
-    """The manifest's jobs as work for the engine, minus what is done; counts what it skips."""
+    """The manifest's jobs as work for the engine, minus what is done; counts what it skips.
+    `intact`: `intact_jobs(past, store)`, computed before `past` is consumed here."""
     earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
     for job in jobs:
         record = earlier.pop(job.id, None)
-        intact = None
-        if record is not None and record.state is State.COMPLETED and record.file is not None:
-            intact = store.intact(record.file, record.sha256)
+        completed = record is not None and record.state is State.COMPLETED
         work = plan(
             job,
             record,
             now=time.time(),
             retention=RETENTION,
-            file_intact=intact,
+            file_intact=(job.id in intact) if completed else None,
             retry_failed=retry_failed,
         )
         if work.step is Step.DONE:

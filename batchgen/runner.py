@@ -32,7 +32,7 @@ from batchgen.lifecycle import Replay, State
 from batchgen.manifest import Manifest, load_manifest
 from batchgen.parts import PART_ROOT, PartAllocator
 from batchgen.progress import Reporter
-from batchgen.resumeplan import ResumeCounts, count_owned, owned, pending_work
+from batchgen.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, pending_work
 from batchgen.runstats import RunStats
 from batchgen.shard import Shard
 from batchgen.summary import RunShape, final_summary, snapshot
@@ -204,8 +204,9 @@ async def run_manifest(
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
+            intact = await asyncio.to_thread(intact_jobs, past, layout.store)
             works = pending_work(
-                owned(loaded.jobs(), shard), past, layout.store, counts, retry_failed=retry_failed
+                owned(loaded.jobs(), shard), past, intact, counts, retry_failed=retry_failed
             )
             shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
             started = time.monotonic()
