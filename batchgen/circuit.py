@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 __all__ = ["Circuit", "OutagePolicy"]
 
 MAX_EXCUSED = 4096  # streaks remembered (a few per job in flight per outage)
+LEASE_GAPS = 6  # probe gaps a probe may stay out (hung) before the next one may go
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Circuit:
         self.outages: list[tuple[float, float]] = []  # past outages, [from, to)
         self._next_probe = 0.0
         self._probes = 0
+        self._probe_sent: float | None = None  # when the probe now out was let through
         self._excused: dict[float, int] = {}  # streak start -> failures excused in it
 
     @property
@@ -57,6 +59,7 @@ class Circuit:
     def failure(self, now: float) -> bool:
         """A call got a 5xx or no answer. True when this one opened the circuit."""
         self.failures += 1
+        self._probe_sent = None  # an answer (or none): the probe, if it was one, is back
         if self.opened_at is None and self.failures >= self.policy.threshold:
             self.opened_at = now
             self._probes = 0
@@ -67,6 +70,7 @@ class Circuit:
     def success(self, now: float) -> bool:
         """The server answered a call (any status below 500). True when this closed it."""
         self.failures = 0
+        self._probe_sent = None
         if self.opened_at is None:
             return False
         self.outages.append((self.opened_at, now))
@@ -77,8 +81,14 @@ class Circuit:
         """0 when a call may go now (taking the probe turn when open), else seconds to wait."""
         if self.opened_at is None:
             return 0.0
+        lease = LEASE_GAPS * self.policy.probe_cap  # a probe that never reports back frees it
+        if self._probe_sent is not None and now < self._probe_sent + lease:
+            # One probe at a time: a hung probe must not be joined by another every gap. Look
+            # again soon: its failure frees the turn before the lease ends.
+            return min(self.policy.probe_base, self._probe_sent + lease - now)
         if now < self._next_probe:
             return self._next_probe - now
+        self._probe_sent = now
         self._probes += 1
         gap = min(self.policy.probe_cap, self.policy.probe_base * 2.0**self._probes)
         self._next_probe = now + gap

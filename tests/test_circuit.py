@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchgen.circuit import Circuit, OutagePolicy
+from batchgen.circuit import LEASE_GAPS, Circuit, OutagePolicy
 
 POLICY = OutagePolicy(threshold=3, probe_base=1.0, probe_cap=4.0, patience=100.0)
 
@@ -29,8 +29,23 @@ def test_open_circuit_probes_one_call_at_growing_gaps_up_to_the_cap():
         if circuit.permit(t) == 0.0:
             grants.append(t)
             assert circuit.permit(t) > 0  # a second caller at the same moment waits
+            circuit.failure(t)  # the probe fails
         t = round(t + 0.5, 1)
     assert grants == [1.0, 3.0, 7.0, 11.0]
+
+
+def test_a_hung_probe_holds_the_turn_until_it_reports_or_its_lease_ends():
+    """No second probe joins one that is still out (a hung call), however the gaps grow; its
+    answer frees the turn, and a probe that never reports frees it after LEASE_GAPS gaps."""
+    circuit = Circuit(POLICY)
+    for _ in range(3):
+        circuit.failure(0.0)
+    assert circuit.permit(1.0) == 0.0  # the probe goes out and hangs
+    lease = LEASE_GAPS * POLICY.probe_cap
+    assert all(circuit.permit(1.0 + dt) > 0 for dt in (2.0, 4.0, 8.0, lease - 0.5))
+    assert circuit.permit(1.0 + lease) == 0.0  # never came back: the next one may go
+    circuit.failure(1.0 + lease + 30)  # and it failed
+    assert circuit.permit(1.0 + lease + 31) == 0.0  # past its gap: the turn is free at once
 
 
 def test_first_answer_closes_it_and_records_the_outage():
