@@ -127,8 +127,9 @@ class Throttle:
 
     async def _take(self, *, give_up: bool) -> None:
         loop = asyncio.get_running_loop()
+        probe = False
         while True:
-            probe = await self._gate(give_up=give_up)
+            probe = await self._gate(give_up=give_up, holding=probe)
             await self._wait_pause()
             limiter = self._limiter
             if limiter is not None:
@@ -184,12 +185,15 @@ class Throttle:
 
     # -- outage -------------------------------------------------------------------------------
 
-    async def _gate(self, *, give_up: bool) -> bool:
+    async def _gate(self, *, give_up: bool, holding: bool = False) -> bool:
         """Pass at once while the server is up; in an outage wait for a probe turn (True).
+        `holding`: the caller already has the turn (it went round its loop before sending).
 
         Past the patience no probe goes out any more: the run is told to stop, and a caller
         that can `give_up` (a poll: its job is then released) gets a TransportError at once."""
         loop = asyncio.get_running_loop()
+        if holding and self.circuit.is_open:
+            return True
         while self.circuit.is_open:
             if (reason := self.outage_over()) is not None:
                 if self._on_outage is not None:

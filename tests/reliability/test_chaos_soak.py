@@ -53,7 +53,7 @@ def retry_share(run: Run) -> tuple[float, float]:
 @pytest.mark.parametrize("count_polls", [True, False], ids=["all-calls-count", "submits-count"])
 async def test_chaos_soak(tmp_path: Path, long_form: bool, count_polls: bool):
     """Chaos: all non-FAILED jobs done and verified, windows kept, retries <= 20%, wall <= 1.5x."""
-    n = 2000 if long_form else 300
+    n = 2000 if long_form else 500  # fewer: one stalled hung call weighs too much in the ratio
     # The limit sets the pace: ~6 s (short) or ~40 s (--long) of calls per clean run.
     rpm = 120 if count_polls else 50
     scope = ("submit", "status", "result") if count_polls else ("submit",)
