@@ -129,11 +129,6 @@ class Engine:
     def stopping(self) -> bool:
         return self._stopped.is_set()
 
-    @property
-    def _result_answers_pending(self) -> bool:
-        """Whether result URLs answer pending jobs (kept here: tests read it from the engine)."""
-        return self.follower.result_answers_pending
-
     async def run(self, works: Iterable[Work | Job]) -> RunStats:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:

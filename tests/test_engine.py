@@ -208,7 +208,7 @@ async def test_result_url_that_cannot_answer_pending_falls_back_to_status(
     jobs = make_jobs(tmp_path, 5)
     stats, engine = await run_engine(emu, jobs, tmp_path / "out", typical_seconds=0.05)
     assert stats.completed == 5
-    assert engine._result_answers_pending is False
+    assert engine.follower.result_answers_pending is False
     assert emu.stats()["status_polls"] > 0
 
 
