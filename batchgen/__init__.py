@@ -6,9 +6,7 @@ The public surface: `run_manifest` (a whole manifest, with rate limit, ledger an
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from batchgen.errors import (
+from batchgen.core.errors import (
     ApiError,
     BatchgenError,
     InferenceFailed,
@@ -18,8 +16,9 @@ from batchgen.errors import (
     MediaRefused,
     TransportError,
 )
-from batchgen.manifest import load_manifest
-from batchgen.runner import MediaLimits, RunResult, run_manifest
+from batchgen.core.version import __version__
+from batchgen.manifest.loader import load_manifest
+from batchgen.run.runner import MediaLimits, RunResult, run_manifest
 from batchgen.sdk import AsyncJob, Client
 
 __all__ = [

@@ -1,5 +1,5 @@
 """`python -m batchgen` is the `batchgen` command."""
 
-from batchgen.cli import main
+from batchgen.cli.main import main
 
 main()

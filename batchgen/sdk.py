@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from batchgen.client import DEFAULT_API_ROOT, ApiClient
-from batchgen.errors import ApiError, InferenceFailed, InferenceTimeout, TransportError
-from batchgen.models import schema_for
-from batchgen.policy import Action, Backoff, decide, seeded_rand
-from batchgen.pollplan import PollPlanner, completion_time
-from batchgen.wire import Poll, Submitted
+from batchgen.core.errors import ApiError, InferenceFailed, InferenceTimeout, TransportError
+from batchgen.core.policy import Action, Backoff, decide, seeded_rand
+from batchgen.core.pollplan import PollPlanner, completion_time
+from batchgen.core.wire import Poll, Submitted
+from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient
+from batchgen.models.registry import schema_for
 
 __all__ = ["AsyncJob", "Client"]
 

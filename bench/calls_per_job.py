@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from batchgen.client import ApiClient
+from batchgen.core.policy import Backoff
+from batchgen.edges.client import ApiClient
+from batchgen.edges.ledger import LedgerWriter
 from batchgen.emulator import Emulator, EmulatorConfig, parse_fault
-from batchgen.engine import Engine, EngineConfig
-from batchgen.ledger import LedgerWriter
-from batchgen.manifest import load_manifest
-from batchgen.policy import Backoff
+from batchgen.engine.pipeline import Engine, EngineConfig
+from batchgen.manifest.loader import load_manifest
 
 CHAOS = ("*:429=0.10", "status:503=0.025", "result:502=0.025", "submit:accepted-503=0.025",
          "submit:500=0.025", "*:reset=0.02", "media:truncate=0.01")  # fmt: skip

@@ -37,11 +37,11 @@ def _usage() -> tuple[float, float]:
 
 
 async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    from batchgen.client import ApiClient
-    from batchgen.engine import Engine, EngineConfig
-    from batchgen.ledger import LedgerWriter
-    from batchgen.manifest import load_manifest
-    from batchgen.policy import Backoff
+    from batchgen.core.policy import Backoff
+    from batchgen.edges.client import ApiClient
+    from batchgen.edges.ledger import LedgerWriter
+    from batchgen.engine.pipeline import Engine, EngineConfig
+    from batchgen.manifest.loader import load_manifest
 
     manifest = tmp / "jobs.jsonl"
     lines = (json.dumps({"prompt": f"bench {i}"}) + "\n" for i in range(spec["jobs"]))

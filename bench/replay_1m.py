@@ -28,7 +28,7 @@ from typing import Any
 T0 = 1_700_000_000.0
 CHILD = """
 import sys, time
-from batchgen.lifecycle import replay
+from batchgen.core.lifecycle import replay
 t0, c0 = time.perf_counter(), time.process_time()
 with open(sys.argv[1], "rb") as handle:
     result = replay(handle)
@@ -117,7 +117,7 @@ def main() -> int:
             import cProfile
             import pstats
 
-            from batchgen.lifecycle import replay
+            from batchgen.core.lifecycle import replay
 
             with path.open("rb") as handle:
                 cProfile.runctx("replay(handle)", globals(), {"replay": replay, "handle": handle},

@@ -155,11 +155,11 @@ def poll_bound(scenario: Scenario, calls_per_job: float = 2.5) -> tuple[float, f
     job here, and the poll delay behind it. Each of the C slots serves N / C jobs, and a job
     holds its slot for its latency plus the wait until a poll sees it done; with latencies
     uniform in L +/- J and (calls_per_job - 1) polls a job, that wait is at least what the
-    optimal plan (batchgen.pollplan) achieves. So wall >= N (L + delay) / C, against the floor
+    optimal plan (batchgen.core.pollplan) achieves. So wall >= N (L + delay) / C, against the floor
     N L / C + L. Jitter and a call budget together bound how close to the floor anyone gets."""
     import random
 
-    from batchgen.pollplan import plan_polls
+    from batchgen.core.pollplan import plan_polls
 
     rng = random.Random(1)
     low, high = scenario.latency - scenario.jitter, scenario.latency + scenario.jitter

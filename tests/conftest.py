@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from batchgen.emulator import Emulator, EmulatorConfig
-from batchgen.manifest import Manifest, load_manifest
+from batchgen.manifest.loader import Manifest, load_manifest
 
 KEY = "emulator-key"
 AUTH = {"x-api-key": KEY}

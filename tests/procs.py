@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from batchgen.lifecycle import State, replay
+from batchgen.core.lifecycle import State, replay
 
 ANNOUNCE = "batchgen emulator listening on "
 

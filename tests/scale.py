@@ -10,10 +10,10 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from batchgen.cli import main
+from batchgen.cli.main import main
+from batchgen.core.shard import Shard
 from batchgen.emulator import Emulator
-from batchgen.runner import RunResult, run_manifest
-from batchgen.shard import Shard
+from batchgen.run.runner import RunResult, run_manifest
 
 FAST = {"rpm": 6000, "concurrency": 16}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.budget import expected_price, job_cost, unaffordable
-from batchgen.runstats import RunStats
+from batchgen.core.budget import expected_price, job_cost, unaffordable
+from batchgen.core.runstats import RunStats
 
 
 def stats(spend: float = 0.0, completed: int = 0, in_flight: int = 0, credits=None) -> RunStats:
@@ -62,7 +62,7 @@ def test_unknown_price_never_blocks():
 
 def test_earlier_runs_spending_counts_against_the_budget():
     """A resumed run starts from what the folder already spent (recorded cost, else price)."""
-    from batchgen.budget import spent_before
+    from batchgen.core.budget import spent_before
 
     before = spent_before([0.1, None, 0.1], 0.12)
     assert before == pytest.approx(0.32)

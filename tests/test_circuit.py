@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchgen.circuit import LEASE_GAPS, Circuit, OutagePolicy
+from batchgen.core.circuit import LEASE_GAPS, Circuit, OutagePolicy
 
 POLICY = OutagePolicy(threshold=3, probe_base=1.0, probe_cap=4.0, patience=100.0)
 

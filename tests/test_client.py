@@ -9,9 +9,9 @@ import socket
 import pytest
 from PIL import Image
 
-from batchgen.client import ApiClient, Timeouts
+from batchgen.core.errors import ApiError, MediaRefused, TransportError
+from batchgen.edges.client import ApiClient, Timeouts
 from batchgen.emulator import Emulator, FaultRule
-from batchgen.errors import ApiError, MediaRefused, TransportError
 
 from .conftest import KEY, StartEmulator
 

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from batchgen import crashpoints
-from batchgen.crashpoints import _parse_crash, _parse_fault
-from batchgen.finish import double_charge_list
-from batchgen.lifecycle import replay
+from batchgen.core.lifecycle import replay
+from batchgen.edges import crashpoints
+from batchgen.edges.crashpoints import _parse_crash, _parse_fault
+from batchgen.run.finish import double_charge_list
 
 
 def test_specs_parse() -> None:
@@ -47,7 +47,9 @@ def test_unarmed_hooks_do_nothing() -> None:
 
 def test_armed_crashpoint_kills_at_the_nth_time() -> None:
     """`NAME:N` lets N-1 passes through and SIGKILLs the process at the Nth, saying where."""
-    code = "from batchgen.crashpoints import crashpoint\nfor i in range(5): crashpoint('x', i)\n"
+    code = (
+        "from batchgen.edges.crashpoints import crashpoint\nfor i in range(5): crashpoint('x', i)\n"
+    )
     env = {**os.environ, "BATCHGEN_CRASH_AT": "x:3"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == -9

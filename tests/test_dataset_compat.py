@@ -11,7 +11,7 @@ import datasets  # test extra: a missing install fails this module loudly, never
 import pytest
 from PIL import Image
 
-from batchgen.parts import PartAllocator, part_of
+from batchgen.edges.parts import PartAllocator, part_of
 from tests.views import invoke, run
 
 SEEDS = (1, 2, 3, 4)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from batchgen.emulator import Emulator
-from batchgen.models import QWEN_ASPECT_RATIOS
+from batchgen.models.registry import QWEN_ASPECT_RATIOS
 
 from .conftest import AUTH, StartEmulator, generate, submit, wait_final
 

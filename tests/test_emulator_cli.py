@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from batchgen.cli_emulator import _emulator_config
+from batchgen.cli.emulator import _emulator_config
 
 from .conftest import AUTH
 

@@ -7,10 +7,10 @@ import time
 import aiohttp
 import pytest
 
+from batchgen.core.wire import parse_reset_at
 from batchgen.emulator import Emulator, FaultRule, parse_fault
 from batchgen.emulator.faults import FaultPlan
 from batchgen.emulator.ratelimit import SlidingWindow
-from batchgen.wire import parse_reset_at
 
 from .conftest import AUTH, StartEmulator, submit, wait_final
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.cli_emulator import _emulator_config
+from batchgen.cli.emulator import _emulator_config
 from batchgen.emulator.config import parse_outage
 
 from .conftest import AUTH, StartEmulator, submit

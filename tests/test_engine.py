@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.client import ApiClient
+from batchgen.core.errors import LedgerError
+from batchgen.core.jobs import Job
+from batchgen.core.lifecycle import State, replay
+from batchgen.core.policy import Backoff
+from batchgen.core.resume import Step, Work
+from batchgen.core.runstats import RunStats
+from batchgen.edges.client import ApiClient
+from batchgen.edges.ledger import LedgerWriter
 from batchgen.emulator import Emulator, parse_fault
-from batchgen.engine import Engine, EngineConfig
-from batchgen.errors import LedgerError
-from batchgen.jobs import Job
-from batchgen.ledger import LedgerWriter
-from batchgen.lifecycle import State, replay
-from batchgen.manifest import load_manifest
-from batchgen.policy import Backoff
-from batchgen.resume import Step, Work
-from batchgen.runstats import RunStats
+from batchgen.engine.pipeline import Engine, EngineConfig
+from batchgen.manifest.loader import load_manifest
 
 from .conftest import KEY, StartEmulator
 

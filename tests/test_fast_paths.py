@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgen.jobs import canonical_json, identity_payload
-from batchgen.models import QWEN_IMAGE
+from batchgen.core.jobs import canonical_json, identity_payload
+from batchgen.models.registry import QWEN_IMAGE
 
 SCALARS = (
     st.none()

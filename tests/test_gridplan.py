@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchgen.griddraw import MIN_THUMB, geometry
-from batchgen.gridplan import GridError, parse_where, plan_grid, show_value
-from batchgen.rundata import Item, image_path
+from batchgen.views.griddraw import MIN_THUMB, geometry
+from batchgen.views.gridplan import GridError, parse_where, plan_grid, show_value
+from batchgen.views.rundata import Item, image_path
 
 
 def item(n: int, state: str = "completed", **params: object) -> Item:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgen.jobs import (
+from batchgen.core.jobs import (
     Job,
     explicit_id_problem,
     generated_id,
@@ -20,7 +20,7 @@ from batchgen.jobs import (
     output_path,
     resolve_seed,
 )
-from batchgen.manifest import Manifest, load_manifest
+from batchgen.manifest.loader import Manifest, load_manifest
 
 SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 prompts = st.text(min_size=1, max_size=40).filter(lambda s: s.strip())

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgen.errors import LedgerError
-from batchgen.ledger import LedgerWriter
-from batchgen.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
+from batchgen.core.errors import LedgerError
+from batchgen.edges.ledger import LedgerWriter
+from batchgen.edges.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
 
 
 def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 16)) -> bytes:

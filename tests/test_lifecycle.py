@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgen.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
+from batchgen.core.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
 
 T0 = 1_700_000_000.0
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True)  # same cases every run

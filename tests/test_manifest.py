@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.manifest import Manifest, load_manifest
-from batchgen.settings import RunSettings, SettingsError, merge_settings
+from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.manifest.settings import RunSettings, SettingsError, merge_settings
 
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.errors import ManifestError, ManifestProblem
-from batchgen.manifest import Manifest
+from batchgen.core.errors import ManifestError, ManifestProblem
+from batchgen.manifest.loader import Manifest
 
 # (name, file name, content, expected line, expected field, words the message must contain)
 CASES = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.errors import ApiError, MediaRefused, TransportError
-from batchgen.media import GuardedResolver, UnsafeAddress
-from batchgen.mediaurl import Scope, host_scope, media_url_problem
-from batchgen.policy import Action, decide_media
-from batchgen.sinks import InvalidImage
+from batchgen.core.errors import ApiError, MediaRefused, TransportError
+from batchgen.core.mediaurl import Scope, host_scope, media_url_problem
+from batchgen.core.policy import Action, decide_media
+from batchgen.edges.media import GuardedResolver, UnsafeAddress
+from batchgen.edges.sinks import InvalidImage
 
 PUBLIC_API = "https://api.segmind.com"
 LOCAL_API = "http://127.0.0.1:8765"

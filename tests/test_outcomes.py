@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.circuit import OutagePolicy
-from batchgen.follow import Follower
-from batchgen.jobs import Job
-from batchgen.ledger import LedgerWriter
-from batchgen.outcomes import JobOver, Outcomes
-from batchgen.policy import Action, Backoff, Decision, seeded_rand
-from batchgen.pollplan import PollPlanner
-from batchgen.runstats import RunStats
-from batchgen.throttle import Throttle
-from batchgen.wire import Poll, Submitted
+from batchgen.core.circuit import OutagePolicy
+from batchgen.core.jobs import Job
+from batchgen.core.policy import Action, Backoff, Decision, seeded_rand
+from batchgen.core.pollplan import PollPlanner
+from batchgen.core.runstats import RunStats
+from batchgen.core.wire import Poll, Submitted
+from batchgen.edges.ledger import LedgerWriter
+from batchgen.engine.follow import Follower
+from batchgen.engine.outcomes import JobOver, Outcomes
+from batchgen.engine.throttle import Throttle
 
 
 async def test_outage_past_patience_releases_api_retries_but_not_downloads(tmp_path: Path):

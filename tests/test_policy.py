@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.policy import (
+from batchgen.core.policy import (
     Action,
     Backoff,
     decide,
     rate_limit_wait,
     seeded_rand,
 )
-from batchgen.wire import format_reset_at
+from batchgen.core.wire import format_reset_at
 
 NOW = 1_800_000_000.0
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from batchgen.pollplan import PollPlanner, completion_time, plan_polls
+from batchgen.core.pollplan import PollPlanner, completion_time, plan_polls
 
 
 def evaluate(plan: tuple[float, ...], latencies: list[float]) -> tuple[float, float]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.lifecycle import State, replay
+from batchgen.core.lifecycle import State, replay
 from tests.procs import (
     check_dataset,
     emulator_process,

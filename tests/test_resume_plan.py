@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.jobs import Job
-from batchgen.ledger import load_ledger
-from batchgen.lifecycle import LedgerJob, State
-from batchgen.resume import MEDIA_RETENTION, Step, plan
+from batchgen.core.jobs import Job
+from batchgen.core.lifecycle import LedgerJob, State
+from batchgen.core.resume import MEDIA_RETENTION, Step, plan
+from batchgen.edges.ledger import load_ledger
 
 JOB = Job(id="j1", model="qwen-image", params={"prompt": "x", "seed": 1})
 NOW = 1_800_000_000.0

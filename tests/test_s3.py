@@ -15,10 +15,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from batchgen.core.lifecycle import State, replay
+from batchgen.core.shard import Shard
+from batchgen.edges.storage import StorageError, open_store
 from batchgen.emulator import Emulator
-from batchgen.lifecycle import State, replay
-from batchgen.shard import Shard
-from batchgen.storage import StorageError, open_store
 from tests.procs import emulator_process, finish, start_run, wait_for_events
 from tests.scale import cli, local_hashes, run, run_shards, write_prompts
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from batchgen.cli import status
-from batchgen.cli_scale import merge
-from batchgen.manifest import load_manifest
-from batchgen.shard import shard_of
+from batchgen.cli.main import status
+from batchgen.cli.scale import merge
+from batchgen.core.shard import shard_of
+from batchgen.manifest.loader import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "scale-out"

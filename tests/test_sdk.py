@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 import batchgen
+from batchgen.core.policy import Backoff
 from batchgen.emulator import Emulator, parse_fault
-from batchgen.policy import Backoff
 
 from .conftest import KEY, StartEmulator
 

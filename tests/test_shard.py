@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from batchgen.lifecycle import LedgerJob, Replay, State
-from batchgen.merge import ShardView, merged_summary
-from batchgen.shard import Shard, ShardError, parse_label, parse_shard, resolve_shard, shard_of
+from batchgen.core.lifecycle import LedgerJob, Replay, State
+from batchgen.core.shard import Shard, ShardError, parse_label, parse_shard, resolve_shard, shard_of
+from batchgen.views.merge import ShardView, merged_summary
 
 
 def reference(job_id: str, count: int) -> int:

@@ -7,9 +7,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from batchgen.core.lifecycle import replay
+from batchgen.core.shard import shard_of
 from batchgen.emulator import Emulator
-from batchgen.lifecycle import replay
-from batchgen.shard import shard_of
 from tests.scale import cli, local_hashes, run, run_shards, write_prompts
 
 

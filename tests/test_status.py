@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from batchgen.cli import main
+from batchgen.cli.main import main
+from batchgen.core.lifecycle import LedgerDamage, replay
 from batchgen.emulator import parse_fault
-from batchgen.lifecycle import LedgerDamage, replay
-from batchgen.status import Status, read_ledger, status_lines, summarize
+from batchgen.views.status import Status, read_ledger, status_lines, summarize
 
 from .conftest import StartEmulator
 from .test_engine import make_jobs, run_engine

@@ -8,10 +8,10 @@ import itertools
 
 import pytest
 
-from batchgen.circuit import OutagePolicy
-from batchgen.errors import ApiError, TransportError
-from batchgen.policy import Backoff
-from batchgen.throttle import Throttle
+from batchgen.core.circuit import OutagePolicy
+from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.policy import Backoff
+from batchgen.engine.throttle import Throttle
 
 
 async def settle() -> None:

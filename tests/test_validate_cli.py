@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from batchgen.cli import main
+from batchgen.cli.main import main
 
 JOBS_DIR = Path(__file__).resolve().parent.parent / "jobs"
 

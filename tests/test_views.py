@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from batchgen.griddraw import geometry
-from batchgen.gridplan import plan_grid
-from batchgen.rundata import load_run
+from batchgen.views.griddraw import geometry
+from batchgen.views.gridplan import plan_grid
+from batchgen.views.rundata import load_run
 from tests.views import BIRD, FOX, GUIDANCE, artifacts, cells_manifest, cli, invoke, run
 
 

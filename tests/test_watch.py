@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from batchgen.emulator import EmulatorConfig, parse_fault
-from batchgen.manifest import load_manifest
-from batchgen.runner import run_manifest
+from batchgen.manifest.loader import load_manifest
+from batchgen.run.runner import run_manifest
 
 FAST = {"rpm": 6000, "concurrency": 8}
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchgen.emulator import EmulatorConfig
-from batchgen.wire import (
+from batchgen.core.wire import (
     Poll,
     Submitted,
     error_text,
@@ -16,6 +15,7 @@ from batchgen.wire import (
     parse_retry_after,
     parse_submit,
 )
+from batchgen.emulator import EmulatorConfig
 
 EPOCH = 1_795_000_000.25  # 2026-11-18T11:06:40.250Z
 

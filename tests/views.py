@@ -12,9 +12,9 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from batchgen.cli import main
+from batchgen.cli.main import main
 from batchgen.emulator import EmulatorConfig
-from batchgen.runner import RunResult, run_manifest
+from batchgen.run.runner import RunResult, run_manifest
 
 FAST = {"rpm": 6000, "concurrency": 8}
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from batchgen.core.wire import V1_HEADERS
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.edge import edge, error
 from batchgen.emulator.faults import FaultPlan
@@ -24,8 +25,7 @@ from batchgen.emulator.requestlog import RequestLog
 from batchgen.emulator.state import STATE, EmulatorState
 from batchgen.emulator.stats import Stats
 from batchgen.emulator.store import Clock, JobRecord, JobStore
-from batchgen.models import schema_for
-from batchgen.wire import V1_HEADERS
+from batchgen.models.registry import schema_for
 
 __all__ = ["create_app"]
 

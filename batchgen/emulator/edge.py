@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from batchgen.core.wire import API_KEY_HEADER, RESET_AT_HEADER, RETRY_AFTER_HEADER, format_reset_at
 from batchgen.emulator.state import STATE, EmulatorState
-from batchgen.wire import API_KEY_HEADER, RESET_AT_HEADER, RETRY_AFTER_HEADER, format_reset_at
 
 __all__ = ["INVALID_KEY", "MISSING_KEY", "edge", "error"]
 

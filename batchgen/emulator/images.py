@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from batchgen.models import QWEN_ASPECT_RATIOS
+from batchgen.models.registry import QWEN_ASPECT_RATIOS
 
 __all__ = ["CONTENT_TYPES", "image_size", "render"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from PIL import Image
 
+from batchgen.core.jobs import Job
+from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.edges.sinks import PART_SUFFIX
 from batchgen.emulator.stats import fingerprint
-from batchgen.jobs import Job
-from batchgen.lifecycle import LedgerDamage, Replay, State, replay
-from batchgen.sinks import PART_SUFFIX
 
 SEED_ENV = "BATCHGEN_CRASH_SEED"
 RECORDS_PER_JOB = 3  # intent, submitted, completed: the least a job needs to finish

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchgen.circuit import OutagePolicy
-from batchgen.client import ApiClient, Timeouts
+from batchgen.core.circuit import OutagePolicy
+from batchgen.core.jobs import Job
+from batchgen.core.policy import Backoff
+from batchgen.core.runstats import RunStats
+from batchgen.edges.client import ApiClient, Timeouts
+from batchgen.edges.ledger import LedgerWriter
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.emulator.requestlog import RequestLog
-from batchgen.engine import Engine, EngineConfig
-from batchgen.jobs import Job
-from batchgen.ledger import LedgerWriter
-from batchgen.manifest import load_manifest
-from batchgen.policy import Backoff
-from batchgen.runstats import RunStats
+from batchgen.engine.pipeline import Engine, EngineConfig
+from batchgen.manifest.loader import load_manifest
 
 from ..conftest import KEY
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from batchgen.cli import main
-from batchgen.sources import MAX_LINE_BYTES, MAX_YAML_BYTES, TOO_BIG
-from batchgen.yamlload import MAX_DEPTH
+from batchgen.cli.main import main
+from batchgen.manifest.sources import MAX_LINE_BYTES, MAX_YAML_BYTES, TOO_BIG
+from batchgen.manifest.yamlload import MAX_DEPTH
 from tests.procs import emulator_process, server_stats
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -167,7 +167,7 @@ def test_bad_input_is_refused_before_any_request(case: Case, server: str, tmp_pa
 
 _MEASURE = """
 import resource, sys
-from batchgen.cli import main
+from batchgen.cli.main import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.client import Timeouts
+from batchgen.edges.client import Timeouts
 from batchgen.emulator import EmulatorConfig, parse_fault
 from batchgen.emulator.requestlog import max_in_window
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from batchgen.crashpoints import CRASH_ENV
-from batchgen.lifecycle import Replay, State
-from batchgen.manifest import load_manifest
+from batchgen.core.lifecycle import Replay, State
+from batchgen.edges.crashpoints import CRASH_ENV
+from batchgen.manifest.loader import load_manifest
 from tests.procs import (
     check_dataset,
     emulator_process,

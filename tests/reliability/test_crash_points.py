@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.crashpoints import CRASH_ENV
-from batchgen.lifecycle import State
-from batchgen.manifest import load_manifest
+from batchgen.core.lifecycle import State
+from batchgen.edges.crashpoints import CRASH_ENV
+from batchgen.manifest.loader import load_manifest
 from tests.procs import check_dataset, emulator_process, finish, server_stats, start_run
 from tests.reliability.campaign import (
     at_risk,

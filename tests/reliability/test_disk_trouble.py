@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.crashpoints import FAULT_ENV
-from batchgen.lifecycle import State
-from batchgen.manifest import load_manifest
-from batchgen.sinks import file_intact
+from batchgen.core.lifecycle import State
+from batchgen.edges.crashpoints import FAULT_ENV
+from batchgen.edges.sinks import file_intact
+from batchgen.manifest.loader import load_manifest
 from tests.procs import check_dataset, emulator_process, finish, server_stats, start_run, write_jobs
 from tests.reliability.campaign import (
     campaign_seed,

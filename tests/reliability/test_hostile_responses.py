@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.client import ANSWER_LIMIT, ApiClient
+from batchgen.core.errors import TransportError
+from batchgen.edges.client import ANSWER_LIMIT, ApiClient
+from batchgen.edges.ledger import LOCK_NAME
 from batchgen.emulator.hostile import HOSTILE_KINDS
-from batchgen.errors import TransportError
-from batchgen.ledger import LOCK_NAME
-from batchgen.runner import MediaLimits, run_manifest
+from batchgen.run.runner import MediaLimits, run_manifest
 from tests.conftest import StartEmulator
 
 CAP = 256 * 1024  # bytes: the emulator's images are a few KB; its oversized traps are 4x this

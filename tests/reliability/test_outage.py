@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from batchgen.circuit import OutagePolicy
-from batchgen.client import Timeouts
+from batchgen.core.circuit import OutagePolicy
+from batchgen.edges.client import Timeouts
 from batchgen.emulator import EmulatorConfig
 from batchgen.emulator.requestlog import count_between, quiet_from
 

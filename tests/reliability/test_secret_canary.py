@@ -24,11 +24,11 @@ import aiohttp
 import pytest
 
 from batchgen import Client
-from batchgen.client import ApiClient
+from batchgen.core.errors import BatchgenError
+from batchgen.core.policy import Backoff
+from batchgen.edges.client import ApiClient
 from batchgen.emulator import Emulator, FaultRule
-from batchgen.errors import BatchgenError
-from batchgen.policy import Backoff
-from batchgen.runner import run_manifest
+from batchgen.run.runner import run_manifest
 from tests.conftest import StartEmulator
 
 CANARY = f"sk-CANARY-{secrets.token_hex(12)}"

@@ -1,0 +1,1 @@
+"""The `batchgen` command line: click commands, one module per group of commands."""

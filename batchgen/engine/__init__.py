@@ -1,0 +1,1 @@
+"""One TaskGroup: admission, submits, following requests, storing images, retries."""

@@ -1,0 +1,328 @@
+"""The engine: submit under the throttle, follow each request to the end, store the image.
+
+One `asyncio.TaskGroup` holds the producer and one task per job *in flight*: the producer takes
+an in-flight slot before it creates a job's task, so a million-job manifest never has more than
+`concurrency` (+ `writers` downloading) tasks alive. Each job task walks the stages
+
+    submit (retries per policy) -> follow (adaptive polls) -> store (download, verify, write)
+
+and records every transition in the ledger; its request id is durable before it counts as in
+flight. Decisions come from `policy`, admission from `throttle`, I/O from `client`, `ledger` and
+`sinks`; the polling stage is `follow`, the v1 path `syncpath`, and failed calls are carried out
+by `outcomes`: this module only sequences them. A stop (bad key, no credits, model gone, a signal)
+stops submitting; jobs already paid for are still followed and written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from batchgen.core.budget import Reservations, job_cost, unaffordable
+from batchgen.core.circuit import OutagePolicy
+from batchgen.core.errors import ApiError, LedgerError, MediaRefused, TransportError
+from batchgen.core.jobs import Job
+from batchgen.core.policy import Backoff, decide, decide_media, seeded_rand
+from batchgen.core.pollplan import PollPlanner
+from batchgen.core.resume import Step, Work
+from batchgen.core.runstats import RunStats
+from batchgen.core.wire import Poll, Submitted, SyncImage, decode_base64
+from batchgen.edges.ledger import LedgerWriter
+from batchgen.edges.parts import PartAllocator
+from batchgen.edges.sinks import ImageInfo, InvalidImage, MetadataWriter
+from batchgen.edges.storage import Store
+from batchgen.engine.follow import Follower
+from batchgen.engine.outcomes import JobOver, Outcomes
+from batchgen.engine.syncpath import SyncStage
+from batchgen.engine.throttle import Throttle
+from batchgen.engine.writer import ImageWriter, checked
+
+__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
+
+log = logging.getLogger("batchgen")
+
+MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
+
+
+class Api(Protocol):
+    """What the engine needs from a transport (`client.ApiClient` is the real one)."""
+
+    async def submit(self, model: str, params: dict[str, Any]) -> Submitted: ...
+    async def poll(self, url: str) -> Poll: ...
+    async def download(self, url: str) -> bytes: ...
+    async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    out_dir: Path
+    concurrency: int = 4
+    rpm: float | None = None
+    window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
+    outage: OutagePolicy = field(default_factory=OutagePolicy)  # when the server is down
+    count_polls: bool = False
+    filename: str = "{id}.{ext}"
+    parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
+    typical_seconds: float = 28.0
+    writers: int = 8
+    retention: float = 3600.0
+    backoff: Backoff = field(default_factory=Backoff)
+    seed: int = 0  # jitter stream: a run replays the same way
+    sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
+    price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
+    budget_usd: float | None = None  # stop submitting before projected spend passes this
+    spent_before: float = 0.0  # USD spent on this output folder by earlier runs
+    store: Store | None = None  # where images go (None: the folder `out_dir`)
+
+
+class Engine:
+    def __init__(self, api: Api, ledger: LedgerWriter, config: EngineConfig) -> None:
+        self.api = api
+        self.ledger = ledger
+        self.config = config
+        self.stats = RunStats()
+        self.throttle = Throttle(
+            config.concurrency,
+            round(config.rpm) if config.rpm else None,
+            window=config.window,
+            count_polls=config.count_polls,
+            outage=config.outage,
+            on_outage=self.stop,
+        )
+        self.schedule = PollPlanner(config.typical_seconds)
+        self._writers = asyncio.Semaphore(config.writers)
+        self._rand = seeded_rand(config.seed)
+        self._stopped = asyncio.Event()
+        self._accepted_at: dict[str, float] = {}  # job id -> monotonic time of its acceptance
+        self.reservations = Reservations(self.stats)  # accepted jobs whose cost is not counted yet
+        self.outcomes = Outcomes(
+            ledger, self.stats, self.throttle, config.backoff, self._rand, self.stop
+        )
+        self.follower = Follower(
+            api, self.throttle, self.stats, ledger, self.schedule, self.outcomes, config.retention
+        )
+        self.sync_stage = SyncStage(
+            api,
+            self.throttle,
+            ledger,
+            self.stats,
+            self.outcomes,
+            self.reservations,
+            self._accepted_at,
+            self._admit,
+        )
+
+    def stop(self, reason: str) -> None:
+        """Stop submitting (the first reason is kept); jobs in flight still finish."""
+        if self.stats.stop_reason is None:
+            self.stats.stop_reason = reason
+            log.warning("stopping: %s", reason)
+        self._stopped.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopped.is_set()
+
+    async def run(self, works: Iterable[Work | Job]) -> RunStats:
+        """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
+        async with MetadataWriter(self.config.out_dir) as metadata:
+            store = self.config.store or self.config.out_dir
+            self._writer = ImageWriter(
+                store, self.config.filename, self.ledger, metadata, self.config.parts
+            )
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for item in works:
+                        work = item if isinstance(item, Work) else Work(item)
+                        await self.throttle.acquire_slot(submits=work.step is Step.SUBMIT)
+                        if self.stopping:
+                            self.throttle.release_slot()
+                            break
+                        self.stats.jobs += 1
+                        group.create_task(self._job(work), name=f"job-{work.job.id}")
+            except* LedgerError as failed:
+                # Without a durable ledger nothing may be submitted: stop everything, say why.
+                raise failed.exceptions[0] from None
+        return self.stats
+
+    # -- one job ----------------------------------------------------------------------------------
+
+    async def _job(self, work: Work) -> None:
+        job = work.job
+        slot_held = True
+        try:
+            fetched = None
+            if work.step is Step.REFETCH and work.request and work.output:
+                fetched = await self._refetch(job, work.output)
+            if fetched is not None and work.request is not None:
+                self.stats.refetched += 1
+                request, poll = work.request, Poll("COMPLETED", output=work.output)
+            elif self.config.sync:
+                request, poll, fetched = await self.sync_stage.run(work)
+            else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
+                request, poll = await self._until_final(work)
+            accepted_at = self._accepted_at.pop(job.id, None)
+            if poll.state == "FAILED":
+                await self.outcomes.fail(job, "server", poll.error or "FAILED", request.request_id)
+                return
+            await self._writers.acquire()
+            self.throttle.release_slot()  # the server is done; downloads have their own cap
+            slot_held = False
+            try:
+                await self._store(job, request, poll, fetched, accepted_at)
+            finally:
+                self._writers.release()
+        except JobOver:
+            self._accepted_at.pop(job.id, None)
+        finally:
+            if work.step is Step.SUBMIT:
+                # If this job was the probe and ended before the server accepted it (a stop, the
+                # budget, a refused answer), pass the turn on, or the next job waits forever.
+                await self.throttle.probe_result(False)
+            self.reservations.discard(job.id)
+            if slot_held:
+                self.throttle.release_slot()
+
+    async def _until_stopped(self, waiting: Coroutine[Any, Any, None]) -> None:
+        """Await `waiting` (a rate-limit token can be minutes away), but give up on a stop."""
+        task = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self._stopped.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (task, stop):
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
+    async def _admit(self, job: Job) -> None:
+        """Wait for a rate-limit token; then refuse (release the job) if the run is stopping or
+        one more paid job could pass the budget or the reported balance."""
+        await self._until_stopped(self.throttle.before_submit())
+        cfg = self.config
+        reason = unaffordable(self.stats, cfg.price_per_image, cfg.budget_usd, cfg.spent_before)
+        if reason is not None:
+            self.stop(reason)
+        if self.stopping:
+            await self.outcomes.release(job, self.stats.stop_reason)
+            raise JobOver
+        self.reservations.add(job.id)  # before the submit: concurrent submitters see each other
+
+    async def _until_final(self, work: Work) -> tuple[Submitted, Poll]:
+        """Submit (or re-attach) and follow; resubmit a bounded number of times if forgotten."""
+        job = work.job
+        if work.ambiguous:
+            self.stats.possible_double_charges += 1  # the last run lost a submit's answer
+        if work.expired:
+            self.stats.resubmits += 1
+        for expiries in range(MAX_EXPIRIES + 1):
+            if work.step is Step.ATTACH and work.request is not None and expiries == 0:
+                self.stats.reattached += 1
+                request, age = work.request, work.age
+            else:
+                request, age = await self._submit(job), 0.0
+            self._accepted_at[job.id] = time.monotonic() - age
+            self.reservations.add(job.id)  # until its cost is counted (or it fails): see budget.py
+            poll = await self.follower.follow(job, request, age)
+            if poll is not None:
+                return request, poll
+            self.reservations.discard(job.id)
+            if expiries < MAX_EXPIRIES:
+                self.stats.resubmits += 1  # a new, paid submit
+        error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
+        await self.outcomes.fail(job, "expired", error, request.request_id)
+        raise JobOver
+
+    async def _submit(self, job: Job) -> Submitted:
+        """POST until accepted (the request id is then durable)."""
+        attempt, started = 0, 0.0  # started: the first failure (waiting for a token is no error)
+        while True:
+            await self._admit(job)
+            await self.ledger.append("intent", job=job.id, attempt=attempt)
+            self.stats.calls["submit"] += 1
+            try:
+                request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
+            except ApiError as exc:
+                await self.throttle.probe_result(False)
+                if exc.status >= 500:  # a gateway may have passed it on: maybe billed
+                    await self.outcomes.unknown(job, str(exc))
+                decision, error, wait = (
+                    decide(exc.status, phase="submit"),
+                    str(exc),
+                    exc.retry_after,
+                )
+            except TransportError as exc:
+                await self.throttle.probe_result(False)
+                if exc.maybe_sent:
+                    await self.outcomes.unknown(job, exc.message)
+                decision = decide(None, phase="submit", maybe_sent=exc.maybe_sent)
+                error, wait = exc.message, None
+            else:
+                await self.ledger.append(
+                    "submitted",
+                    job=job.id,
+                    request_id=request.request_id,
+                    status_url=request.status_url,
+                    response_url=request.response_url,
+                )
+                await self.throttle.probe_result(True)
+                return request
+            attempt, started = attempt + 1, started or time.monotonic()
+            await self.outcomes.handle(
+                job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
+            )
+
+    async def _refetch(self, job: Job, output: str) -> tuple[bytes, ImageInfo] | None:
+        """Download a completed job's image again from its recorded URL; None if that fails."""
+        for attempt in range(1, 4):
+            try:
+                self.stats.calls["download"] += 1
+                data = await self.api.download(output)
+                return data, await checked(data, job)
+            except (ApiError, TransportError, MediaRefused, InvalidImage):
+                await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
+        return None
+
+    async def _store(
+        self,
+        job: Job,
+        request: Submitted,
+        poll: Poll,
+        fetched: tuple[bytes, ImageInfo] | None = None,
+        accepted_at: float | None = None,
+    ) -> None:
+        """Get the bytes (retrying per policy), check them, and hand them to the writer."""
+        attempt, started = 0, time.monotonic()
+        while fetched is None:
+            assert poll.output is not None
+            try:
+                if job.params.get("base64") is True:
+                    data = decode_base64(poll.output)
+                else:
+                    self.stats.calls["download"] += 1
+                    data = await self.api.download(poll.output)
+                fetched = data, await checked(data, job)
+            except (ApiError, TransportError, MediaRefused, ValueError) as exc:
+                attempt += 1
+                decision, kind = decide_media(exc)  # bad bytes or a refusal fail at once
+                await self.outcomes.handle(
+                    job, decision, str(exc), None, attempt, started, request,
+                    phase="media", fail_kind=kind,
+                )  # fmt: skip
+        try:
+            await self._writer.write(job, request, poll, *fetched)
+        except OSError as exc:  # disk full, permissions: nothing more can be stored
+            # The job stays "submitted" in the ledger, so a rerun re-attaches and downloads it.
+            self.stop(f"cannot write images to {self._writer.store.url}: {exc}")
+            await self.outcomes.release(job, self.stats.stop_reason)
+            raise JobOver from None
+        total = time.monotonic() - accepted_at if accepted_at is not None else None
+        self.stats.complete(
+            job_cost(poll.metrics, self.config.price_per_image), dict(poll.metrics), total
+        )
+        log.info("done %s (request %s)", job.id, request.request_id)

@@ -1,0 +1,1 @@
+"""Reading jobs: manifest files to a lazy, validated stream of Jobs. Every error names file:line."""

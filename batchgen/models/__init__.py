@@ -1,0 +1,1 @@
+"""What batchgen knows about each model: parameters, image inputs, outputs, latency, price."""

@@ -1,0 +1,1 @@
+"""Running a manifest: options, resume plan, the output folder's layout, finishing, progress."""

@@ -1,0 +1,122 @@
+"""Human summaries printed by `batchgen validate` and `batchgen run`: plain lines, so tests can
+read them."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from batchgen.core.jobs import Job
+from batchgen.manifest.estimate import estimate, format_duration
+from batchgen.manifest.loader import Manifest, Scan
+from batchgen.run.runner import RunResult
+
+__all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
+
+
+def _job_line(job: Job) -> str:
+    params = json.dumps(dict(job.params), ensure_ascii=False)
+    extra = " (seed chosen by batchgen)" if job.seed_resolved else ""
+    return f"  {job.id}  {job.model}  {params}{extra}"
+
+
+def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
+    """Job count, sample jobs, cost and duration estimates for a valid manifest."""
+    s = manifest.settings
+    est = estimate(scan.count, s, manifest.schema)
+    lines = [f"{manifest.path}: valid, {scan.count:,} job(s), model {manifest.model}"]
+    if scan.sample:
+        lines.append(f"first {len(scan.sample)} job(s):")
+        lines.extend(_job_line(job) for job in scan.sample)
+    if est.cost_usd is None:
+        lines.append("estimated cost: unknown (set price_per_image or --price-per-image)")
+    else:
+        lines.append(
+            f"estimated cost: ${est.cost_usd:,.2f} ({scan.count:,} x ${est.price_per_image:.3f})"
+        )
+    polls = "polls count against the limit" if s.count_polls else "polls not counted"
+    lines.append(
+        f"estimated duration: {format_duration(est.seconds)} at {s.rpm:g} requests/min "
+        f"({polls}), concurrency {s.concurrency}, ~{est.latency_seconds:g} s per image "
+        f"=> {est.jobs_per_minute:.1f} images/min"
+    )
+    if s.budget_usd is not None and est.cost_usd is not None and est.cost_usd > s.budget_usd:
+        lines.append(f"note: budget_usd = {s.budget_usd:g} stops the run before it completes")
+    lines.append(f"output: {s.output}/  (nothing was sent)")
+    return lines
+
+
+def run_summary_lines(result: RunResult) -> list[str]:
+    """The short end-of-run report: outcomes, API calls per job, charges to check, where."""
+    st = result.stats
+    failed = sum(st.failed.values())
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(st.failed.items()))
+    lines = [
+        f"{st.jobs:,} job(s) run: {st.completed:,} completed, {failed:,} failed"
+        + (f" ({kinds})" if kinds else "")
+        + (f", {st.released:,} left for a rerun" if st.released else "")
+        + (f"; {result.skipped:,} already done" if result.skipped else ""),
+        f"API calls per job: {st.api_calls_per_job:.2f} "
+        f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
+        f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
+    ]
+    resumed = result.resumed
+    if resumed.runs:
+        lines.append(
+            f"resumed (run {resumed.runs + 1} in this folder): {st.reattached} paid request(s) "
+            f"polled again, {st.refetched} lost image(s) downloaded again"
+            + (
+                f", {resumed.failed} earlier failure(s) left (--retry-failed)"
+                if resumed.failed
+                else ""
+            )
+            + (f", {resumed.removed} job(s) no longer in the manifest" if resumed.removed else "")
+        )
+    if st.possible_double_charges:
+        lines.append(
+            f"possible double charges: {st.possible_double_charges} "
+            "(a submit was sent but its answer was lost; see 'unknown' in the ledger)"
+        )
+    summary = result.summary
+    total = summary["latency_seconds"]["total"]
+    if total["p50"] is not None:
+        lines.append(
+            f"latency p50/p95: {total['p50']:.2f}/{total['p95']:.2f} s end to end; "
+            f"spend ${summary['spend_usd']:.2f}; wall {summary['wall_seconds']:.1f} s"
+            + (
+                f" (floor {summary['floor_seconds']:.1f} s)"
+                if summary["floor_seconds"] is not None
+                else ""
+            )
+        )
+    if st.stop_reason:
+        lines.append(f"stopped: {st.stop_reason}")
+    for kind, group in summary["failures"].items():
+        for example in group["examples"][:2]:
+            lines.append(f"  failed ({kind}) {example['job']}: {example['error']}")
+    out = result.out_dir
+    extra = ", failed.jsonl" if summary["outcome"]["failed"] or result.resumed.failed else ""
+    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
+    return lines
+
+
+def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
+    """What `run` would do now, from the resume plan: counts per step, cost and time to go."""
+    to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
+    est = estimate(to_pay, manifest.settings, manifest.schema)
+    lines = [
+        f"{manifest.path}: {sum(v for k, v in steps.items() if k != 'removed'):,} job(s)",
+        f"  already done            {steps['done']:,}",
+        f"  failed, left alone      {steps['failed']:,}  (--retry-failed to retry)",
+        f"  in flight, re-attach    {steps['attach']:,}  (polled, not paid again)",
+        f"  lost images, re-fetch   {steps['refetch']:,}",
+        f"  to submit               {steps['submit']:,}",
+        f"  to submit again         {steps['resubmit_unknown'] + steps['resubmit_expired']:,}"
+        f"  ({steps['resubmit_unknown']} possible double charge(s))",
+    ]
+    if steps["removed"]:
+        lines.append(f"  no longer in manifest   {steps['removed']:,}  (left alone)")
+    cost = "unknown" if est.cost_usd is None else f"${est.cost_usd:,.2f}"
+    lines.append(f"to pay for: {to_pay:,} image(s), {cost}, about {format_duration(est.seconds)}")
+    lines.append("dry run: nothing was sent")
+    return lines

@@ -1,0 +1,98 @@
+"""The end of a run: the output folder's derived files, rebuilt from the ledger.
+
+`metadata.jsonl` (one row per completed job), `failed.jsonl` (a manifest of the failed jobs, to
+inspect, validate or run elsewhere) and `summary.json`. They are derived, never the source of
+truth: every run ends by writing them anew, so a crash in the middle of one costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from batchgen.core.jobs import Job
+from batchgen.core.lifecycle import Replay, State, replay
+from batchgen.edges.ledger import LEDGER_NAME, completed_rows
+from batchgen.edges.parts import write_metadata
+from batchgen.edges.sinks import PART_SUFFIX, write_jsonl_atomic
+
+__all__ = [
+    "FAILED_NAME",
+    "SUMMARY_NAME",
+    "double_charge_list",
+    "failed_row",
+    "finish_outputs",
+    "write_summary",
+]
+
+FAILED_NAME: Final = "failed.jsonl"
+SUMMARY_NAME: Final = "summary.json"
+_GENERATED_ID_PREFIX: Final = "j-"
+
+
+def failed_row(job: Job, failure: str | None) -> dict[str, Any]:
+    """A JSONL manifest row that reproduces `job`, with its last error as an annotation.
+
+    Generated ids (`j-…`) are reserved, so they travel as the `_job` annotation; explicit ids are
+    kept as `id`. The seed is the resolved one, so a rerun makes the same image.
+    """
+    row: dict[str, Any] = {}
+    if not job.id.startswith(_GENERATED_ID_PREFIX):
+        row["id"] = job.id
+    row["model"] = job.model
+    row.update(job.params)
+    row.update(job.annotations)
+    row["_job"] = job.id
+    row["_error"] = failure or "failed"
+    return row
+
+
+def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
+    """Rewrite metadata.jsonl and failed.jsonl from the ledger; returns the final replay.
+
+    `jobs` is the manifest's job stream, read only to find the failed jobs' parameters.
+    """
+    ledger_path = out_dir / LEDGER_NAME
+    if not ledger_path.exists():
+        return Replay()
+    with ledger_path.open("rb") as handle:
+        final = replay(handle)
+    write_metadata(out_dir, lambda: completed_rows(ledger_path, final))  # and each part's
+    failed = {job_id for job_id, job in final.jobs.items() if job.state is State.FAILED}
+    target = out_dir / FAILED_NAME
+    if failed:
+        rows = (failed_row(job, final.jobs[job.id].failure) for job in jobs if job.id in failed)
+        write_jsonl_atomic(target, rows)
+    else:
+        target.unlink(missing_ok=True)  # nothing failed (any more): no stale list
+    return final
+
+
+def double_charge_list(final: Replay) -> list[dict[str, Any]]:
+    """Every job of the folder that may have been paid twice, from the ledger, in ledger order.
+
+    The ledger and not the run's counters: a submit whose answer died with a killed run is only
+    known as such to the run that resubmits it, and the summary of any later run must still list
+    it. `lost_answers` is how many submits' answers were lost; `request_id` is the request the
+    job kept (the lost ones' ids were never seen: the provider's billing shows them).
+    """
+    return [
+        {"job": job_id, "lost_answers": job.ambiguous, "request_id": job.request_id}
+        for job_id, job in final.jobs.items()
+        if job.ambiguous
+    ]
+
+
+def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
+    """Replace summary.json whole (temp file + rename): a crash or a full disk never leaves half."""
+    text = json.dumps(summary, indent=2) + "\n"
+    temp = out_dir / f".{SUMMARY_NAME}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(out_dir / SUMMARY_NAME)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,143 @@
+"""The run-level resume plan: the manifest's jobs minus what the folder's ledger says is done.
+
+`resume.plan` decides one job from its ledger record (pure); this module walks the whole manifest
+against a replayed ledger for a run (`runner.run_manifest`) and for a dry run (`plan_resume`),
+checking which earlier images are still intact in the store and counting what it skips.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from batchgen.core.errors import LedgerError
+from batchgen.core.jobs import Job
+from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.core.resume import Step, Work, plan
+from batchgen.core.shard import Shard
+from batchgen.edges.storage import Store
+from batchgen.manifest.loader import Manifest
+from batchgen.run.layout import plan_layout
+
+__all__ = [
+    "RETENTION",
+    "ResumeCounts",
+    "count_owned",
+    "intact_jobs",
+    "owned",
+    "pending_work",
+    "plan_resume",
+]
+
+RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
+
+
+@dataclass
+class ResumeCounts:
+    """How the jobs of a rerun were picked up (see `resume.plan`)."""
+
+    done: int = 0  # completed earlier, file intact
+    failed: int = 0  # failed earlier, left alone (--retry-failed retries them)
+    removed: int = 0  # in the ledger, no longer in the manifest: left alone
+    runs: int = 0  # earlier runs in this folder
+
+
+def plan_resume(
+    manifest: Manifest,
+    out: Path | str | None = None,
+    *,
+    retry_failed: bool = False,
+    shard: Shard | None = None,
+    ledger_dir: Path | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Counter[str]:
+    """What a run would do, read-only (a dry run): jobs per resume step, nothing sent or changed.
+
+    Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
+    double charge), resubmit_expired, removed (in the ledger, not in the manifest).
+    """
+    layout = plan_layout(
+        out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
+    )
+    ledger_path = layout.ledger_path
+    past = Replay()
+    if ledger_path.exists():
+        with ledger_path.open("rb") as handle:
+            try:
+                past = replay(handle)
+            except LedgerDamage as exc:
+                raise LedgerError(f"{ledger_path}: {exc}") from None
+    counts = ResumeCounts()
+    steps: Counter[str] = Counter()
+    jobs = owned(manifest.jobs(), shard)
+    intact = intact_jobs(past, layout.store)
+    for work in pending_work(jobs, past, intact, counts, retry_failed=retry_failed):
+        if work.step is Step.SUBMIT:
+            key = (
+                "resubmit_unknown"
+                if work.ambiguous
+                else "resubmit_expired"
+                if work.expired
+                else "submit"
+            )
+        else:
+            key = work.step.value
+        steps[key] += 1
+    steps.update(done=counts.done, failed=counts.failed, removed=counts.removed)
+    return steps
+
+
+def owned(jobs: Iterator[Job], shard: Shard | None) -> Iterator[Job]:
+    """The jobs this run is responsible for: all of them, or those that hash to `shard`."""
+    return jobs if shard is None else (job for job in jobs if shard.owns(job.id))
+
+
+def count_owned(manifest: Manifest, shard: Shard) -> int:
+    """How many jobs of `manifest` hash to `shard` (one streaming pass)."""
+    return sum(1 for _ in owned(manifest.jobs(), shard))
+
+
+def intact_jobs(past: Replay, store: Store, workers: int = 16) -> set[str]:
+    """Ids of the completed jobs whose image is still there as recorded.
+
+    Checked up front and in threads: each check hashes a file or asks the object store (a HEAD),
+    and a long run of them inside the producer would stall every job already in flight."""
+    todo = [
+        (job_id, job.file, job.sha256)
+        for job_id, job in past.jobs.items()
+        if job.state is State.COMPLETED and job.file is not None
+    ]
+    with ThreadPoolExecutor(workers) as pool:
+        flags = pool.map(lambda item: store.intact(item[1], item[2]), todo)
+        return {item[0] for item, ok in zip(todo, flags, strict=True) if ok}
+
+
+def pending_work(
+    jobs: Iterator[Job], past: Replay, intact: set[str], counts: ResumeCounts, *, retry_failed: bool
+) -> Iterator[Work]:
+    """The manifest's jobs as work for the engine, minus what is done; counts what it skips.
+    `intact`: `intact_jobs(past, store)`, computed before `past` is consumed here."""
+    earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
+    for job in jobs:
+        record = earlier.pop(job.id, None)
+        completed = record is not None and record.state is State.COMPLETED
+        work = plan(
+            job,
+            record,
+            now=time.time(),
+            retention=RETENTION,
+            file_intact=(job.id in intact) if completed else None,
+            retry_failed=retry_failed,
+        )
+        if work.step is Step.DONE:
+            counts.done += 1
+        elif work.step is Step.FAILED:
+            counts.failed += 1
+        else:
+            yield work
+    counts.removed = len(earlier)

@@ -1,0 +1,1 @@
+"""Read-only views of a run folder: status, grids, report, export, merge."""
