@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from batchgen.core.folder import LEDGER_NAME, SHARDS_DIR
 from batchgen.core.lifecycle import LedgerDamage
-from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.views.status import EXIT_DAMAGED, EXIT_MISSING, read_ledger, status_lines, summarize
 
 __all__ = ["status"]
@@ -31,7 +31,7 @@ def status(folder: Path, as_json: bool) -> None:
     except FileNotFoundError:
         hint = (
             "a shard's folder, OUT/shards/I-of-N"
-            if (folder / "shards").is_dir()
+            if (folder / SHARDS_DIR).is_dir()
             else "a run's --out"
         )
         click.echo(f"error: no ledger at {folder / LEDGER_NAME} (is DIR {hint}?)", err=True)

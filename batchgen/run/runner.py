@@ -22,13 +22,14 @@ from typing import Any, Final, TextIO
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
-from batchgen.edges.parts import PART_ROOT, PartAllocator
+from batchgen.edges.parts import PartAllocator
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
