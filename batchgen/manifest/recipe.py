@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from batchgen.core.errors import NO_VALUE, ManifestError, ManifestProblem, ProblemLog
 from batchgen.core.jobs import Job
@@ -18,11 +18,9 @@ from batchgen.manifest.expand import Expander
 from batchgen.manifest.settings import RunSettings
 from batchgen.manifest.sources import iter_jsonl
 from batchgen.manifest.sweep import Sweep
-from batchgen.models.registry import ModelSchema, schema_for
+from batchgen.models.registry import DEFAULT_MODEL, ModelSchema, schema_for
 
 __all__ = ["DEFAULT_MODEL", "Manifest", "Scan", "jsonl_rows", "plain_problem"]
-
-DEFAULT_MODEL: Final = "qwen-image"
 
 
 @dataclass(frozen=True)
