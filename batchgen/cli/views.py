@@ -15,8 +15,8 @@ from typing import Final, NoReturn
 
 import click
 
+from batchgen.core.folder import LEDGER_NAME
 from batchgen.core.lifecycle import LedgerDamage
-from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.views.gridplan import DEFAULT_MAX_PANELS, GridError, parse_where, plan_grid
 from batchgen.views.rundata import RunData, load_run
 

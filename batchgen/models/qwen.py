@@ -8,7 +8,7 @@ page is silent the comment says so and the value is the family's (qwen-image's t
 from __future__ import annotations
 
 from batchgen.models.params import Param, seed_param
-from batchgen.models.schema import ModelSchema, table
+from batchgen.models.schema import UNKNOWN_MODEL_SECONDS, ModelSchema, table
 
 __all__ = [
     "QWEN_ASPECT_RATIOS",
@@ -16,11 +16,7 @@ __all__ = [
     "QWEN_IMAGE_EDIT",
     "QWEN_IMAGE_EDIT_FAST",
     "QWEN_IMAGE_EDIT_PLUS",
-    "UNKNOWN_SECONDS",
 ]
-
-# Latency assumed when a model's page gives none: the estimator's figure for unknown models.
-UNKNOWN_SECONDS = 30.0
 
 # Output sizes of Qwen-Image at each aspect ratio (its published native resolutions).
 QWEN_ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -90,7 +86,7 @@ QWEN_IMAGE_EDIT = ModelSchema(
 # types and the obvious lower bounds are checked; format and quality as qwen-image's.
 QWEN_IMAGE_EDIT_FAST = ModelSchema(
     name="qwen-image-edit-fast",
-    typical_seconds=UNKNOWN_SECONDS,
+    typical_seconds=UNKNOWN_MODEL_SECONDS,  # the page gives no latency
     price_usd=None,
     aspect_ratios=QWEN_ASPECT_RATIOS,
     params=table(

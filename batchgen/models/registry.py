@@ -8,7 +8,7 @@ few), which is why `schema_for` returns None rather than raising. The schema typ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from batchgen.models.flux import FLUX_KONTEXT_DEV, FLUX_KONTEXT_PRO, MULTI_IMAGE_KONTEXT_PRO
 from batchgen.models.nanobanana import NANO_BANANA
@@ -20,14 +20,16 @@ from batchgen.models.qwen import (
     QWEN_IMAGE_EDIT_FAST,
     QWEN_IMAGE_EDIT_PLUS,
 )
-from batchgen.models.schema import ImageSlot, ModelSchema
+from batchgen.models.schema import UNKNOWN_MODEL_SECONDS, ImageSlot, ModelSchema
 from batchgen.models.seedream import SEEDREAM_4_5
 
 __all__ = [
+    "DEFAULT_MODEL",
     "MODELS",
     "QWEN_ASPECT_RATIOS",
     "QWEN_IMAGE",
     "SEED_MAX",
+    "UNKNOWN_MODEL_SECONDS",
     "ImageSlot",
     "ModelSchema",
     "Param",
@@ -35,6 +37,7 @@ __all__ = [
     "did_you_mean",
     "image_slot",
     "schema_for",
+    "typical_seconds_of",
 ]
 
 MODELS: dict[str, ModelSchema] = {
@@ -52,6 +55,8 @@ MODELS: dict[str, ModelSchema] = {
     )
 }
 
+DEFAULT_MODEL: Final = "qwen-image"  # for jobs (and manifests) that name no model
+
 
 def schema_for(model: str) -> ModelSchema | None:
     """The schema of a known model, or None: unknown models' parameters pass through."""
@@ -65,6 +70,13 @@ def image_slot(model: str, param: str) -> ImageSlot | None:
     """
     schema = MODELS.get(model)
     return schema.image_slot(param) if schema is not None else None
+
+
+def typical_seconds_of(model: str) -> float:
+    """A job's typical seconds on `model`, before any has finished: the first polls' timing, the
+    estimate's latency. The schema's figure, else UNKNOWN_MODEL_SECONDS."""
+    schema = MODELS.get(model)
+    return schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
 
 
 def did_you_mean(word: str, options: Mapping[str, Any] | tuple[str, ...]) -> str:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from batchgen.models.params import Param, ParamProblem, close_match, quick_check
 
-__all__ = ["ImageSlot", "ModelSchema", "Rule", "table"]
+__all__ = ["UNKNOWN_MODEL_SECONDS", "ImageSlot", "ModelSchema", "Rule", "table"]
+
+# A job's typical seconds on a model without a schema, or whose page gives no latency.
+UNKNOWN_MODEL_SECONDS: Final = 30.0
 
 # A check across parameters (e.g. seedream: inputs + outputs <= 15). It is called only with
 # parameters that each passed their own check, and returns the problem or None.

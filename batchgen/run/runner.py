@@ -22,16 +22,18 @@ from typing import Any, Final, TextIO
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
-from batchgen.edges.parts import PART_ROOT, PartAllocator
+from batchgen.edges.parts import PartAllocator
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.models.registry import typical_seconds_of
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.layout import plan_layout
 from batchgen.run.progress import Reporter
@@ -176,7 +178,7 @@ async def run_manifest(
             )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
-            typical = schema.typical_seconds if schema else 30.0
+            typical = typical_seconds_of(loaded.model)
             if emu is not None:
                 typical = emu.config.latency
             if expect_seconds is not None:

@@ -25,13 +25,13 @@ from urllib.parse import quote
 
 from PIL import Image, ImageOps
 
+from batchgen.core.folder import REPORT_NAME
 from batchgen.core.jobs import canonical_json
 from batchgen.views.gridplan import show_value
 from batchgen.views.rundata import Item, RunData, image_path
 
 __all__ = ["REPORT_NAME", "THUMB_SIDE", "render_page", "thumbnail_uri", "write_report"]
 
-REPORT_NAME: Final = "index.html"
 THUMB_SIDE: Final = 256
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from batchgen.core.errors import TransportError
+from batchgen.core.folder import LOCK_NAME
 from batchgen.edges.client import ANSWER_LIMIT, ApiClient
-from batchgen.edges.ledger import LOCK_NAME
 from batchgen.emulator.hostile import HOSTILE_KINDS
 from batchgen.run.runner import MediaLimits, run_manifest
 from tests.conftest import StartEmulator
