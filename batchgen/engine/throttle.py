@@ -33,7 +33,6 @@ from aiolimiter import AsyncLimiter
 
 from batchgen.core.circuit import Circuit, OutagePolicy
 from batchgen.core.errors import ApiError, TransportError
-from batchgen.core.policy import Backoff
 
 __all__ = ["Throttle"]
 
@@ -250,23 +249,6 @@ class Throttle:
         elif self.circuit.failure(now):
             log.warning("the server is failing every call: probing it, one call at a time")
             self._recovered.clear()
-
-    def retry_in(
-        self,
-        backoff: Backoff,
-        attempt: int,
-        streak: float,
-        rand: Callable[[], float],
-        phase: str = "poll",
-    ) -> float | None:
-        """Wait before retrying a failed call (None: give up). In an outage: no wait, since the
-        gate paces it, and the failure spends none of the streak's attempts or time. Media
-        downloads pass no gate (another origin, a CDN): their backoff always applies."""
-        if phase != "media" and self.circuit.excuse(streak):
-            return 0.0
-        now = asyncio.get_running_loop().time()
-        attempts, elapsed = self.circuit.charged(attempt, streak, now)
-        return backoff.delay(attempts, elapsed, rand)
 
     def outage_over(self) -> str | None:
         """Why the run should stop, once the server has been down for longer than patience."""
