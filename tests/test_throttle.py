@@ -176,10 +176,10 @@ async def test_429_without_reset_time_waits_a_pacing_interval():
     loop = asyncio.get_running_loop()
     paced = Throttle(concurrency=1, rpm=100, window=2.0, probe=False)
     assert paced.on_rate_limited(None) == 0.02
-    assert paced._pause_until <= loop.time()
+    assert paced.rates.pause_until <= loop.time()
     free = Throttle(concurrency=1, window=6.0, probe=False)
     assert free.on_rate_limited(None) == 0.1
-    assert loop.time() < free._pause_until <= loop.time() + 0.1
+    assert loop.time() < free.rates.pause_until <= loop.time() + 0.1
 
 
 async def test_submits_bunched_after_their_tokens_are_spaced_again():

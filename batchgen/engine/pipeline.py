@@ -107,6 +107,7 @@ class Engine:
             count_polls=config.count_polls,
             outage=config.outage,
             on_outage=self.stop,
+            clock=self.clock,
         )
         self.schedule = PollPlanner(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)
