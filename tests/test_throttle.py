@@ -9,9 +9,17 @@ import itertools
 import pytest
 
 from batchgen.core.circuit import OutagePolicy
+from batchgen.core.clock import SystemClock
 from batchgen.core.errors import ApiError, TransportError
-from batchgen.core.policy import Backoff
+from batchgen.core.jobs import Job
+from batchgen.core.policy import Action, Backoff, Decision, Failure
+from batchgen.core.runstats import RunStats
+from batchgen.engine.outcomes import Outcomes
+from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.throttle import Throttle
+
+JOB = Job(id="j", model="qwen-image", params={"prompt": "x"})
+RETRY = Failure(Decision(Action.RETRY, "503"), "503")
 
 
 async def settle() -> None:
@@ -125,13 +133,21 @@ async def test_failures_in_an_outage_are_retried_at_once_and_excused():
     """In an outage a failed call waits for the gate, not for its backoff, and spends nothing."""
     throttle = Throttle(concurrency=10, probe=False, outage=FAST_OUTAGE)
     backoff = Backoff(base=10.0, cap=10.0, max_attempts=1, max_elapsed=100.0)
-    assert throttle.retry_in(backoff, 2, 0.0, lambda: 0.5) is None  # up: bounds apply
+    clock = SystemClock()
+    retry = Retry(clock, throttle, Outcomes(None, RunStats(), print), backoff, lambda: 0.5)  # type: ignore[arg-type]
+
+    def retry_in(attempt: int, streak: float, phase: str = "poll") -> float | None:
+        tries = Tries(JOB, phase)
+        tries.streak.attempts = attempt
+        return retry.delay(tries, RETRY, streak, clock.now())
+
+    assert retry_in(2, 0.0) is None  # up: bounds apply
     for _ in range(3):
         await fail(throttle)
     streak = asyncio.get_running_loop().time()
-    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5) == 0.0
+    assert retry_in(1, streak) == 0.0
     # Media comes from another origin and passes no gate: its backoff still applies.
-    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5, "media") == 5.0
+    assert retry_in(1, streak, "media") == 5.0
 
 
 async def test_outage_past_patience_stops_polls_and_parks_submits():
@@ -160,10 +176,10 @@ async def test_429_without_reset_time_waits_a_pacing_interval():
     loop = asyncio.get_running_loop()
     paced = Throttle(concurrency=1, rpm=100, window=2.0, probe=False)
     assert paced.on_rate_limited(None) == 0.02
-    assert paced._pause_until <= loop.time()
+    assert paced.rates.pause_until <= loop.time()
     free = Throttle(concurrency=1, window=6.0, probe=False)
     assert free.on_rate_limited(None) == 0.1
-    assert loop.time() < free._pause_until <= loop.time() + 0.1
+    assert loop.time() < free.rates.pause_until <= loop.time() + 0.1
 
 
 async def test_submits_bunched_after_their_tokens_are_spaced_again():
