@@ -18,21 +18,12 @@ import pytest
 from batchgen.emulator import EmulatorConfig, parse_fault
 from batchgen.manifest.loader import load_manifest
 from batchgen.run.runner import run_manifest
-
-FAST = {"rpm": 6000, "concurrency": 8}
+from tests.helpers import FAST, cli, write_jsonl
 
 
 def jobs_file(path: Path, n: int, failing: int = 0) -> Path:
     rows = [{"prompt": f"picture {i}" + (" [fail]" if i < failing else "")} for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchgen", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
-    )  # fmt: skip
+    return write_jsonl(path, rows)
 
 
 async def test_status_lines_and_summary_json(tmp_path: Path):
