@@ -33,3 +33,11 @@ def cli(
         [sys.executable, "-m", "batchgen", *args],
         capture_output=True, text=True, timeout=120, cwd=cwd, env=env, check=False,
     )  # fmt: skip
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """The real CLI as a background process in `cwd`, for a test to watch, signal and reap."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgen", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+    )  # fmt: skip

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
-from tests.helpers import cli, write_jsonl
+from tests.helpers import cli, start_cli, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,11 +61,9 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(tmp_path: Path
     manifest = tmp_path / "many.jsonl"
     write_jsonl(manifest, ({"prompt": f"p{i}"} for i in range(200)))
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", str(out),
-         "--rpm", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    proc = start_cli(
+        "run", str(manifest), "--emulator", "--out", str(out), "--rpm", "20", cwd=tmp_path
+    )
     ledger = out / "ledger.jsonl"
     for _ in range(600):  # wait (up to 30 s) until a job has completed
         if ledger.exists() and '"event":"completed"' in ledger.read_text():
@@ -126,11 +122,9 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path):
     """While one run holds a folder, another on it stops at once (exit 2) and sends nothing."""
     manifest = tmp_path / "m.jsonl"
     write_jsonl(manifest, ({"prompt": f"p{i}"} for i in range(100)))
-    first = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", "out",
-         "--rpm", "30", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    first = start_cli(
+        "run", str(manifest), "--emulator", "--out", "out", "--rpm", "30", "--quiet", cwd=tmp_path
+    )
     ledger = tmp_path / "out" / "ledger.jsonl"
     while not ledger.exists() or b'"completed"' not in ledger.read_bytes():
         assert first.poll() is None
