@@ -20,7 +20,7 @@ import click
 
 from batchgen.cli.emulator import emulator
 from batchgen.cli.scale import merge, scale_kwargs, scale_options
-from batchgen.cli.views import export, grid, report
+from batchgen.cli.views import dashboard_beside, export, grid, linger, report, serve
 from batchgen.core.errors import LedgerError, ManifestError, ManifestProblem
 from batchgen.core.lifecycle import LedgerDamage
 from batchgen.core.version import __version__
@@ -164,6 +164,10 @@ def _report_invalid(
     help="Typical seconds per image, to time the first polls (then learned). "
     "[default: the model's, 28 for qwen-image]",
 )
+@click.option("--serve", "serve_port", type=click.IntRange(0, 65535), is_flag=False,
+              flag_value=8000, default=None, metavar="[PORT]",
+              help="Show a live dashboard on 127.0.0.1:PORT (8000); it stays up after the run "
+              "until Ctrl-C.")  # fmt: skip
 @scale_options
 def run(
     manifest: Path,
@@ -185,6 +189,7 @@ def run(
     grace: float,
     expect_seconds: float | None,
     private_media: bool,
+    serve_port: int | None,
     **scale: Any,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
@@ -209,6 +214,7 @@ def run(
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return
+    beside = dashboard_beside(serve_port)
     with _exit_on_errors():
         result = asyncio.run(
             run_manifest(
@@ -226,11 +232,14 @@ def run(
                 quiet=quiet,
                 status_interval=status_interval,
                 media=MediaLimits(allow_private=private_media),
+                watch=beside.attach if beside is not None else None,
                 **scaling,
             )
         )
     for line in run_summary_lines(result):
         click.echo(line)
+    if beside is not None:
+        linger(beside)
     sys.exit(result.exit_code)
 
 
@@ -288,6 +297,7 @@ def _dry_run(
 
 
 main.add_command(merge)
+main.add_command(serve)
 
 
 @contextlib.contextmanager
