@@ -380,7 +380,7 @@
         box.appendChild(el("h3", null, panel.fixed.map(function (f) { return f[0] + " " + short(f[1], 40); }).join(", ")));
       }
       var grid = el("div", "grid");
-      grid.style.gridTemplateColumns = "auto repeat(" + plan.xs.length + ", 98px)";
+      grid.style.gridTemplateColumns = "max-content repeat(" + plan.xs.length + ", 98px)";
       grid.appendChild(el("div", "head", plan.y + " \\ " + plan.x));
       plan.xs.forEach(function (v) { grid.appendChild(el("div", "head", short(v, 24))); });
       panel.rows.forEach(function (row, r) {
