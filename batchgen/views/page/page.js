@@ -339,8 +339,11 @@
 
   /* ---- the sweep: two parameters, the grid `batchgen grid` would draw ---- */
   function renderAxes() {
-    var names = Object.keys(varying(state.order.map(function (id) { return state.items[id]; })
-      .filter(function (i) { return i.params; })));
+    var vary = varying(state.order.map(function (id) { return state.items[id]; }));
+    function numeric(name) {  /* number axes first: guidance x seed before prompt x format */
+      return vary[name].every(function (kv) { return typeof kv[1] === "number"; }) ? 0 : 1;
+    }
+    var names = Object.keys(vary).sort(function (a, b) { return numeric(a) - numeric(b); });
     ["grid-x", "grid-y"].forEach(function (id, n) {
       var select = document.getElementById(id);
       var before = select.value;
