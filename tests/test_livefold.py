@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 from batchgen.core.lifecycle import State, replay
@@ -52,6 +53,8 @@ def test_any_split_into_chunks_folds_as_one_feed():
             offset += board.feed(data[offset:end])  # the unconsumed tail is sent again
         assert board.jobs == whole.jobs
         assert board.events == whole.events
+        assert board.states() == Counter(j.state for j in whole.jobs.values())  # kept as it goes
+        assert (board.spend, list(board.failed)) == (whole.spend, list(whole.failed))
 
 
 def test_states_agree_with_lifecycle_replay():
@@ -92,6 +95,8 @@ def test_finished_jobs_are_logged_in_order_and_once():
     board.feed(_line(t=140.0, event="intent", job="j1", attempt=2))
     board.feed(_line(t=141.0, event="completed", job="j1", file="j1.png", row={"id": "j1"}))
     assert board.since(seq) == ["j1"]
+    assert "j1" not in board.failed
+    assert board.states()[State.FAILED] == 2
     assert board.jobs["j1"].state is State.COMPLETED
     assert board.jobs["j1"].error is None
 

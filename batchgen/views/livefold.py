@@ -15,15 +15,18 @@ States reuse `lifecycle.State`, with the same transitions as replay.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from batchgen.core.lifecycle import State
 
-__all__ = ["Board", "JobView"]
+__all__ = ["BUCKET_SECONDS", "Board", "JobView"]
+
+BUCKET_SECONDS: Final = 5  # the finest bar of the throughput chart
 
 
 @dataclass(slots=True)
@@ -61,6 +64,12 @@ class Board:
     manifest: str | None = None  # from the last `run` record: for the retry command
     first_at: float | None = None
     last_at: float | None = None
+    # Kept as jobs change, so a page update costs the same at 100 jobs and at 1,000,000:
+    counts: Counter[State] = field(default_factory=Counter)
+    spend: float = 0.0  # the charged cost (metrics.cost) of the completed jobs
+    failed: dict[str, None] = field(default_factory=dict)  # ids of failed jobs, in order
+    done_buckets: Counter[int] = field(default_factory=Counter)  # completions per 5 s
+    _latency: tuple[int, float | None, float | None] = (0, None, None)
 
     def feed(self, data: bytes) -> int:
         """Fold every complete line of `data`; returns the bytes consumed (the torn tail is not)."""
@@ -91,7 +100,14 @@ class Board:
         return [j for j in seen if self.jobs[j].seq > seq]
 
     def states(self) -> Counter[State]:
-        return Counter(job.state for job in self.jobs.values())
+        return Counter({state: n for state, n in self.counts.items() if n})
+
+    def latency(self) -> tuple[float | None, float | None]:
+        """p50 and p95 of submitted -> saved, recomputed only when a job has completed since."""
+        if self._latency[0] != len(self.latencies):
+            ordered = sorted(self.latencies)
+            self._latency = (len(ordered), _rank(ordered, 50), _rank(ordered, 95))
+        return self._latency[1], self._latency[2]
 
     def _fold(self, record: dict[str, Any]) -> None:
         self.events += 1
@@ -111,6 +127,20 @@ class Board:
         job = self.jobs.get(job_id)
         if job is None:
             job = self.jobs[job_id] = JobView()
+            self.counts[job.state] += 1
+        before = job.state
+        self._event(job_id, job, event, record, t)
+        if job.state is not before:
+            self.counts[before] -= 1
+            self.counts[job.state] += 1
+            if before is State.FAILED:
+                self.failed.pop(job_id, None)
+            elif job.state is State.FAILED:
+                self.failed[job_id] = None
+
+    def _event(
+        self, job_id: str, job: JobView, event: Any, record: dict[str, Any], t: float | None
+    ) -> None:
         if event == "intent":
             job.state, job.open_intent, job.intent_at = State.UNKNOWN, True, t
             job.attempts += 1
@@ -125,14 +155,18 @@ class Board:
             if job.open_intent:
                 job.state, job.open_intent = State.PENDING, False
         elif event == "completed":
+            if job.state is State.COMPLETED:  # completed again (a re-download): one charge
+                self.spend -= _number(job.metrics.get("cost")) or 0.0
             self._finish(job_id, job, State.COMPLETED, record, t)
             job.file = _text(record.get("file"))
             job.error = job.kind = None
             job.seed = record.get("seed")
             metrics = record.get("metrics")
             job.metrics = dict(metrics) if isinstance(metrics, dict) else {}
+            self.spend += _number(job.metrics.get("cost")) or 0.0
             if t is not None:
                 self.done_times.append(t)
+                self.done_buckets[int(t // BUCKET_SECONDS)] += 1
                 if job.submitted_at is not None:
                     self.latencies.append(max(0.0, t - job.submitted_at))
         elif event == "failed":
@@ -151,6 +185,13 @@ class Board:
         self.seq += 1
         job.seq = self.seq
         self.log.append((self.seq, job_id))
+
+
+def _rank(ordered: list[float], q: float) -> float | None:
+    """`runstats.percentile` (nearest rank) on samples already sorted."""
+    if not ordered:
+        return None
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
 def _text(value: Any) -> str | None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from batchgen.core.lifecycle import State
 from batchgen.core.shard import SHARDS_DIR, parse_label
 from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.edges.storage import LocalStore, Store
@@ -30,16 +31,16 @@ from batchgen.views.livestate import (
     as_items,
     failures,
     glance,
-    grid_json,
     headline,
     item_json,
     throughput,
 )
-from batchgen.views.rundata import image_path
+from batchgen.views.rundata import Item, image_path
 
-__all__ = ["CHUNK", "Source"]
+__all__ = ["CHUNK", "MAX_ITEMS", "Source"]
 
 CHUNK: Final = 4 << 20  # bytes read from a ledger per step
+MAX_ITEMS: Final = 5000  # finished jobs a browser gets when it connects; later ones stream in
 
 
 class Source:
@@ -93,11 +94,12 @@ class Source:
         except OSError:
             return None
 
-    def state(
-        self, links: Callable[[str], dict[str, str | None]], sample: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        """Everything the page shows; `items` holds every finished job."""
-        return {**self.figures(sample), "items": self.items_since(0, links)}
+    def latest(
+        self, links: Callable[[str], dict[str, str | None]], limit: int = MAX_ITEMS
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` finished jobs (a browser is not sent 1,000,000 cards at once)."""
+        start = max(0, len(self.log) - limit)
+        return self.items_since(self.log[start - 1][0] if start else 0, links)
 
     def figures(self, sample: Mapping[str, Any] | None) -> dict[str, Any]:
         """The parts of the state that are small: counts, chart, failures, shards, summary."""
@@ -117,6 +119,7 @@ class Source:
             "failures": failures(parts, self.name),
             "summary": summary,
             "damaged_lines": sum(p.board.damaged for p in parts),
+            "finished": sum(len(p.board.failed) + p.board.counts[State.COMPLETED] for p in parts),
         }
 
     def items_since(
@@ -134,8 +137,9 @@ class Source:
             out.append(item_json(job_id, part.board.jobs[job_id], part.label, links))
         return out
 
-    def grid(self, x: str, y: str, where: list[tuple[str, str]]) -> dict[str, Any]:
-        return grid_json(as_items(self.parts.values()), x, y, where)
+    def grid_items(self) -> list[Item]:
+        """The finished jobs as `gridplan` takes them: a copy, safe to plan in another thread."""
+        return as_items(self.parts.values())
 
     def _prefixes(self) -> list[str]:
         if LEDGER_NAME in self.store.listdir(""):

@@ -11,6 +11,7 @@ Every string here is user data (prompts, errors, parameters): the page renders t
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,13 +19,14 @@ from typing import Any, Final
 from batchgen.core.lifecycle import State
 from batchgen.core.runstats import percentile
 from batchgen.views.gridplan import GridError, plan_grid, show_value
-from batchgen.views.livefold import Board, JobView
+from batchgen.views.livefold import BUCKET_SECONDS, Board, JobView
 from batchgen.views.rundata import Item, params_of
 
 __all__ = ["Part", "failures", "glance", "grid_json", "headline", "item_json", "throughput"]
 
 _MAX_FAILED_SHOWN: Final = 50  # per kind; the count is always the whole
 _BUCKETS: Final = (5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+_RATE_SAMPLES: Final = 20_000  # completions per part the rate is measured over, at most
 
 
 @dataclass
@@ -74,16 +76,17 @@ def glance(parts: Sequence[Part], sample: Mapping[str, Any] | None) -> dict[str,
     """The run at a glance, for the parts given (one shard, or all of them)."""
     states: dict[State, int] = dict.fromkeys(State, 0)
     spend = 0.0
-    latencies: list[float] = []
     done_times: list[float] = []
     for part in parts:
-        for state, n in part.board.states().items():
+        for state, n in part.board.counts.items():
             states[state] += n
-        for job in part.board.jobs.values():
-            cost = _num(job.metrics.get("cost")) if job.state is State.COMPLETED else None
-            spend += cost or 0.0
-        latencies.extend(part.board.latencies)
-        done_times.extend(part.board.done_times)
+        spend += part.board.spend
+        done_times.extend(part.board.done_times[-_RATE_SAMPLES:])
+    if len(parts) == 1:
+        p50, p95 = parts[0].board.latency()
+    else:
+        latencies = [x for p in parts for x in p.board.latencies]
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     summaries = [p.summary for p in parts if p.summary is not None]
     out: dict[str, Any] = {
         "completed": states[State.COMPLETED],
@@ -99,8 +102,8 @@ def glance(parts: Sequence[Part], sample: Mapping[str, Any] | None) -> dict[str,
         "rate_limited": _summed(summaries, "rate_limited"),
         "retries": _summed(summaries, "retries"),
         "api_calls_per_job": _calls_per_job(summaries),
-        "latency_p50": percentile(latencies, 50),
-        "latency_p95": percentile(latencies, 95),
+        "latency_p50": p50,
+        "latency_p95": p95,
         "source": "summary.json" if summaries else "ledger",
     }
     if sample is not None:  # the run itself is talking: its figures win
@@ -117,7 +120,7 @@ def headline(parts: Sequence[Part]) -> dict[str, str]:
     """The sentences the page shows (and the static snapshot has in its HTML before any script)."""
     states: dict[State, int] = dict.fromkeys(State, 0)
     for part in parts:
-        for state, n in part.board.states().items():
+        for state, n in part.board.counts.items():
             states[state] += n
     done, failed = states[State.COMPLETED], states[State.FAILED]
     left = sum(states.values()) - done - failed
@@ -127,16 +130,19 @@ def headline(parts: Sequence[Part]) -> dict[str, str]:
 
 def throughput(parts: Sequence[Part], now: float, bars: int = 40) -> dict[str, Any]:
     """Images completed per time bucket since the first event: a small bar chart's data."""
-    times = sorted(t for p in parts for t in p.board.done_times)
+    buckets: Counter[int] = Counter()
+    for part in parts:
+        buckets.update(part.board.done_buckets)
     starts = [p.board.first_at for p in parts if p.board.first_at is not None]
-    if not times or not starts:
+    if not buckets or not starts:
         return {"bucket_seconds": 0, "counts": []}
     start = min(starts)
-    span = max(now, times[-1]) - start
+    span = max(now, (max(buckets) + 1) * BUCKET_SECONDS) - start
     width = next((b for b in _BUCKETS if span / b <= bars), _BUCKETS[-1])
     counts = [0] * (int(span // width) + 1)
-    for t in times:
-        counts[min(len(counts) - 1, max(0, int((t - start) // width)))] += 1
+    for bucket, n in buckets.items():
+        index = int((bucket * BUCKET_SECONDS - start) // width)
+        counts[min(len(counts) - 1, max(0, index))] += n
     return {"bucket_seconds": width, "counts": counts[-bars * 3 :]}
 
 
@@ -144,11 +150,12 @@ def failures(parts: Sequence[Part], out: str) -> list[dict[str, Any]]:
     """Failed jobs grouped by kind, each group with a few of its errors and the retry command."""
     groups: dict[str, dict[str, Any]] = {}
     for part in parts:
-        for job_id, job in part.board.jobs.items():
-            if job.state is not State.FAILED:
-                continue
+        for job_id in part.board.failed:
+            job = part.board.jobs[job_id]
             kind = job.kind or "unknown"
-            group = groups.setdefault(kind, {"kind": kind, "count": 0, "jobs": [], "retry": []})
+            group = groups.setdefault(
+                kind, {"kind": kind, "count": 0, "jobs": [], "retry": [], "shards": []}
+            )
             group["count"] += 1
             if len(group["jobs"]) < _MAX_FAILED_SHOWN:
                 prompt = (job.row or {}).get("prompt")
@@ -156,9 +163,9 @@ def failures(parts: Sequence[Part], out: str) -> list[dict[str, Any]]:
                 group["jobs"].append(
                     {"id": job_id, "error": job.error, "shard": part.label, "prompt": text}
                 )
-            command = retry_command(part, out)
-            if command not in group["retry"]:
-                group["retry"].append(command)
+            if part.label not in group["shards"]:
+                group["shards"].append(part.label)
+                group["retry"].append(retry_command(part, out))
     return sorted(groups.values(), key=lambda g: (-g["count"], g["kind"]))
 
 

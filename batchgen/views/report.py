@@ -26,7 +26,7 @@ from urllib.parse import quote
 from batchgen.edges.storage import LocalStore
 from batchgen.views.livepage import render
 from batchgen.views.livesource import Source
-from batchgen.views.livestate import as_items, grid_json
+from batchgen.views.livestate import grid_json
 from batchgen.views.thumbs import THUMB_SIDE, thumbnail_jpeg
 
 __all__ = ["MAX_GRIDS", "REPORT_NAME", "THUMB_SIDE", "snapshot", "write_report"]
@@ -52,9 +52,10 @@ def snapshot(folder: Path, *, max_images: int = 5000) -> tuple[dict[str, Any], i
         small = thumbnail_jpeg(data, THUMB_SIDE) if data is not None else None
         if small is not None:
             thumbs[item["file"]] = "data:image/jpeg;base64," + base64.b64encode(small).decode()
-    items = [
-        {**item, **links(item["file"])} if item["file"] in thumbs else {**item, "url": None}
+    items = [  # the images with a thumbnail, and every failure
+        {**item, **links(item["file"])} if item["file"] in thumbs else item
         for item in items
+        if item["file"] in thumbs or item["state"] == "failed"
     ]
     return {**figures, "items": items, "grids": _grids(source)}, len(thumbs)
 
@@ -75,7 +76,7 @@ def write_report(folder: Path, *, max_images: int = 5000) -> tuple[Path, int, in
 
 def _grids(source: Source) -> dict[str, Any]:
     """The sweep view's grids, keyed "x\\0y", for the pairs of parameters that vary."""
-    items = as_items(source.parts.values())
+    items = source.grid_items()
     values: dict[str, set[str]] = {}
     for item in items:
         for name, value in item.params.items():

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from batchgen.views.livepage import ASSETS, asset, render
 from batchgen.views.livesource import Source
+from batchgen.views.livestate import grid_json
 from batchgen.views.thumbs import Thumbs
 
 __all__ = ["CSP", "Dashboard"]
@@ -144,12 +145,14 @@ class Dashboard:
         return web.Response(text=asset(name), content_type=ASSETS[name])
 
     async def _state(self, request: web.Request) -> web.Response:
-        body = {**self.figures, "items": self.source.items_since(0, links)}
+        body = {**self.figures, "items": self.source.latest(links)}
         return web.json_response(body, dumps=_dumps)
 
     async def _grid(self, request: web.Request) -> web.Response:
         x, y = request.query.get("x", ""), request.query.get("y", "")
-        return web.json_response(self.source.grid(x, y, []), dumps=_dumps)
+        items = self.source.grid_items()  # copied here, planned in a thread: the loop stays free
+        plan = await asyncio.to_thread(grid_json, items, x, y)
+        return web.json_response(plan, dumps=_dumps)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -165,7 +168,7 @@ class Dashboard:
         seen = self.source.seq
         try:
             await self._send(
-                response, "state", {**self.figures, "items": self.source.items_since(0, links)}
+                response, "state", {**self.figures, "items": self.source.latest(links)}
             )
             while not self.closing:
                 with contextlib.suppress(TimeoutError):

@@ -49,6 +49,10 @@
     renderShards(figures.shards);
     renderFailures(figures.failures);
     renderSummary(figures.summary);
+    var cut = document.getElementById("cut"), held = state.order.length;
+    cut.hidden = !(figures.finished > held);
+    cut.textContent = "this page holds the newest " + held + " of " + figures.finished +
+      " finished jobs (those before it connected are left out; the sweep grid has them all)";
   }
   function addItems(items) {
     var changed = false;
@@ -58,6 +62,8 @@
       changed = true;
     });
     if (changed) { renderGallery(); scheduleGrid(); }
+    var cut = document.getElementById("cut");
+    if (state.figures) { cut.hidden = !(state.figures.finished > state.order.length); }
   }
 
   /* ---- the run at a glance ---- */
