@@ -252,3 +252,40 @@ def _run_shard(manifest: Path, out: Path, index: int) -> int:
         )
     )
     return result.stats.completed
+
+
+def test_the_thumbnail_cache_is_not_part_of_the_dataset(folder: Path, tmp_path: Path):
+    """`DIR/.thumbs/` is hidden: `datasets`' imagefolder still sees only the run's images."""
+    from tests.test_dataset_compat import load
+
+    async def thumbs() -> None:
+        async for base, _ in _served(folder):
+            for name in _pngs(folder):
+                assert (await _get(f"{base}thumb/{name}"))[0] == 200
+
+    asyncio.run(thumbs())
+    assert len(list((folder / THUMB_DIR).glob("*.jpg"))) == 2
+    rows = load(folder, tmp_path / "cache")
+    lines = (folder / "metadata.jsonl").read_text().splitlines()
+    assert sorted(rows["id"]) == sorted(json.loads(x)["id"] for x in lines)
+
+
+async def test_cli_refuses_a_busy_port_before_the_run_and_a_missing_folder(tmp_path: Path):
+    from tests.views import invoke
+
+    sock = listen("127.0.0.1", 0)
+    port = str(sock.getsockname()[1])
+    try:
+        manifest = cells_manifest(tmp_path / "c.jsonl")
+        done = await asyncio.to_thread(
+            invoke, "run", str(manifest), "--out", str(tmp_path / "o"), "--emulator",
+            "--serve", port,
+        )  # fmt: skip
+        assert done.exit_code == 3
+        assert "cannot listen" in done.output
+        assert not (tmp_path / "o").exists()  # refused before anything was planned or sent
+        done = await asyncio.to_thread(invoke, "serve", str(tmp_path / "o"), "--port", "0")
+        assert done.exit_code == 3
+        assert "not a folder" in done.output
+    finally:
+        sock.close()
