@@ -289,3 +289,11 @@ async def test_cli_refuses_a_busy_port_before_the_run_and_a_missing_folder(tmp_p
         assert "not a folder" in done.output
     finally:
         sock.close()
+
+
+def test_credentials_in_an_url_are_not_shown():
+    from batchgen.cli.views import _public
+
+    assert _public("s3://KEY:SECRET@bucket/prefix") == "s3://bucket/prefix"
+    assert _public("s3://bucket/p@x") == "s3://bucket/p@x"
+    assert _public("out/sweep") == "out/sweep"

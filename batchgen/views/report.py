@@ -29,10 +29,11 @@ from batchgen.views.livesource import Source
 from batchgen.views.livestate import grid_json
 from batchgen.views.thumbs import THUMB_SIDE, thumbnail_jpeg
 
-__all__ = ["MAX_GRIDS", "REPORT_NAME", "THUMB_SIDE", "snapshot", "write_report"]
+__all__ = ["MAX_GRIDS", "MAX_GRID_CELLS", "REPORT_NAME", "THUMB_SIDE", "snapshot", "write_report"]
 
 REPORT_NAME: Final = "index.html"
 MAX_GRIDS: Final = 60  # axis pairs planned ahead; a run varying more than 8 parameters gets fewer
+MAX_GRID_CELLS: Final = 50_000  # cells over all the grids embedded
 
 
 def snapshot(folder: Path, *, max_images: int = 5000) -> tuple[dict[str, Any], int]:
@@ -75,12 +76,20 @@ def write_report(folder: Path, *, max_images: int = 5000) -> tuple[Path, int, in
 
 
 def _grids(source: Source) -> dict[str, Any]:
-    """The sweep view's grids, keyed "x\\0y", for the pairs of parameters that vary."""
+    """The sweep view's grids, keyed "x\0y", for the pairs of parameters that vary: as many as
+    fit in `MAX_GRID_CELLS` cells (a huge run's page stays openable; the server has them all)."""
     items = source.grid_items()
     values: dict[str, set[str]] = {}
     for item in items:
         for name, value in item.params.items():
             values.setdefault(name, set()).add(repr(value))
     names = [n for n, seen in values.items() if len(seen) > 1]
-    pairs = itertools.islice(itertools.permutations(names, 2), MAX_GRIDS)
-    return {f"{x}\x00{y}": grid_json(items, x, y) for x, y in pairs}
+    grids: dict[str, Any] = {}
+    cells = 0
+    for x, y in itertools.islice(itertools.permutations(names, 2), MAX_GRIDS):
+        plan = grid_json(items, x, y)
+        cells += sum(plan.get("counts", {}).values())
+        if cells > MAX_GRID_CELLS:
+            break
+        grids[f"{x}\x00{y}"] = plan
+    return grids

@@ -182,7 +182,7 @@ class Dashboard:
                 items = self.source.items_since(seen, links)
                 seen = self.source.seq
                 await self._send(response, "update", {**self.figures, "items": items})
-        except (ConnectionError, TimeoutError, asyncio.CancelledError):
+        except (ConnectionError, TimeoutError):
             pass  # the browser went away, or stopped reading: its stream just ends
         finally:
             self.wakes.discard(wake)

@@ -74,7 +74,7 @@
     if (g.projected_usd !== null) { spend += " of ~$" + num(g.projected_usd, 2); }
     if (g.budget_usd !== null) { spend += " (budget $" + num(g.budget_usd, 2) + ")"; }
     [
-      ["done", g.completed, "done"], ["failed", g.failed, "failed"],
+      [g.jobs ? "done of " + g.jobs : "done", g.completed, "done"], ["failed", g.failed, "failed"],
       ["in flight", g.in_flight, "in-flight"], ["waiting", g.waiting, "waiting"],
       ["images/min", num(g.images_per_minute, 1), "rate"], ["ETA", duration(g.eta_seconds), "eta"],
       ["spend", spend, "spend"], ["429s", num(g.rate_limited, 0), "rate-limited"],
