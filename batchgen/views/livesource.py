@@ -28,7 +28,7 @@ from batchgen.run.finish import SUMMARY_NAME
 from batchgen.views.livefold import Board
 from batchgen.views.livestate import (
     Part,
-    as_items,
+    as_item,
     failures,
     glance,
     headline,
@@ -55,6 +55,7 @@ class Source:
         self.seq = 0
         self.log: list[tuple[int, str, str]] = []  # (seq, prefix, job id): finished jobs in order
         self.files: set[str] = set()
+        self.finished: dict[tuple[str, str], Item] = {}  # kept as jobs finish, for the grid
 
     @property
     def local(self) -> Path | None:
@@ -139,7 +140,7 @@ class Source:
 
     def grid_items(self) -> list[Item]:
         """The finished jobs as `gridplan` takes them: a copy, safe to plan in another thread."""
-        return as_items(self.parts.values())
+        return list(self.finished.values())
 
     def _prefixes(self) -> list[str]:
         if LEDGER_NAME in self.store.listdir(""):
@@ -176,6 +177,11 @@ class Source:
             job = part.board.jobs[job_id]
             if job.file:
                 self.files.add(job.file)
+            item = as_item(job_id, job)
+            if item is not None:
+                self.finished[(prefix, job_id)] = item
+            else:
+                self.finished.pop((prefix, job_id), None)
         self.cursors[prefix] = part.board.seq
         return (part.board.seq, part.board.events) != before
 

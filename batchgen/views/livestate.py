@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,7 +22,16 @@ from batchgen.views.gridplan import GridError, plan_grid, show_value
 from batchgen.views.livefold import BUCKET_SECONDS, Board, JobView
 from batchgen.views.rundata import Item, params_of
 
-__all__ = ["Part", "failures", "glance", "grid_json", "headline", "item_json", "throughput"]
+__all__ = [
+    "Part",
+    "as_item",
+    "failures",
+    "glance",
+    "grid_json",
+    "headline",
+    "item_json",
+    "throughput",
+]
 
 _MAX_FAILED_SHOWN: Final = 50  # per kind; the count is always the whole
 _BUCKETS: Final = (5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -179,18 +188,15 @@ def retry_command(part: Part, out: str) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def as_items(parts: Iterable[Part]) -> list[Item]:
-    """The finished jobs with a row, as `gridplan` takes them."""
-    items: list[Item] = []
-    for part in parts:
-        for job_id, job in part.board.jobs.items():
-            if job.row is None:
-                continue
-            if job.state is State.COMPLETED and job.file:
-                items.append(Item(job_id, "completed", job.row, file=job.file))
-            elif job.state is State.FAILED:
-                items.append(Item(job_id, "failed", job.row, error=job.error))
-    return items
+def as_item(job_id: str, job: JobView) -> Item | None:
+    """A finished job with a row, as `gridplan` takes it (None: not finished, or no row)."""
+    if job.row is None:
+        return None
+    if job.state is State.COMPLETED and job.file:
+        return Item(job_id, "completed", job.row, file=job.file)
+    if job.state is State.FAILED:
+        return Item(job_id, "failed", job.row, error=job.error)
+    return None
 
 
 def grid_json(

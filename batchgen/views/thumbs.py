@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ class Thumbs:
     def __init__(self, read: Callable[[str], bytes | None], folder: Path | None) -> None:
         self.read = read
         self.folder = folder / THUMB_DIR if folder is not None else None
+        self.lock = threading.Lock()  # `get` runs in worker threads, two at a time
         self.memory: OrderedDict[str, bytes] = OrderedDict()
         self.memory_bytes = 0
         self.made = 0  # thumbnails encoded (a cache hit does not count)
@@ -54,9 +56,10 @@ class Thumbs:
     def get(self, relative: str) -> bytes | None:
         """The thumbnail of image `relative` (blocking: call it from a worker thread)."""
         key = hashlib.sha256(relative.encode("utf-8")).hexdigest()[:40]
-        if key in self.memory:
-            self.memory.move_to_end(key)
-            return self.memory[key]
+        with self.lock:
+            if key in self.memory:
+                self.memory.move_to_end(key)
+                return self.memory[key]
         target = self.folder / f"{key}.jpg" if self.folder is not None else None
         if target is not None and target.is_file():
             try:
@@ -67,7 +70,8 @@ class Thumbs:
         small = thumbnail_jpeg(data) if data is not None else None
         if small is None:
             return None
-        self.made += 1
+        with self.lock:
+            self.made += 1
         if target is None or not self._store(target, small):
             self._remember(key, small)
         return small
@@ -85,6 +89,10 @@ class Thumbs:
             return False
 
     def _remember(self, key: str, data: bytes) -> None:
+        with self.lock:
+            self._keep(key, data)
+
+    def _keep(self, key: str, data: bytes) -> None:
         self.memory[key] = data
         self.memory_bytes += len(data)
         while self.memory_bytes > _MEMORY_BYTES and len(self.memory) > 1:
