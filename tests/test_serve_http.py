@@ -297,3 +297,44 @@ def test_credentials_in_an_url_are_not_shown():
     assert _public("s3://KEY:SECRET@bucket/prefix") == "s3://bucket/prefix"
     assert _public("s3://bucket/p@x") == "s3://bucket/p@x"
     assert _public("out/sweep") == "out/sweep"
+
+
+def test_beside_a_run_the_page_asks_the_run_in_its_own_loop(tmp_path: Path):
+    """`run_manifest(watch=...)`: the server thread asks the run's loop for its figures; after
+    the run the page still answers, from the ledger and summary.json."""
+    import threading
+    import urllib.request
+
+    from batchgen.emulator import EmulatorConfig
+    from batchgen.run.runner import run_manifest
+    from batchgen.views.servehost import Beside
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps({"prompt": f"beside {n}"}) + "\n" for n in range(6)))
+    beside = Beside(listen("127.0.0.1", 0))
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    def watch(root: Path, sample: Any) -> None:
+        def counted() -> dict[str, Any]:
+            figures = sample()
+            asked.append((threading.current_thread().name, figures))
+            return dict(figures)
+
+        beside.attach(root, counted)
+
+    try:
+        result = asyncio.run(
+            run_manifest(manifest, out=tmp_path / "out", quiet=True, watch=watch,
+                         overrides={"rpm": 4, "concurrency": 8},  # about 1.5 s: 4 a second
+                         emulator=EmulatorConfig(seed=3, latency=0.02, rpm=4, rate_window=1.0))
+        )  # fmt: skip
+        assert result.stats.completed == 6
+        assert asked, "the dashboard never asked the run"
+        assert {name for name, _ in asked} == {threading.main_thread().name}  # the run's loop
+        assert asked[0][1]["jobs"] == 6
+        assert {"retries", "budget_usd", "eta_seconds"} <= set(asked[0][1])
+        with urllib.request.urlopen(beside.url + "api/state", timeout=10) as resp:
+            state = json.load(resp)
+        assert state["glance"]["completed"] == 6
+    finally:
+        beside.stop()

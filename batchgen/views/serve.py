@@ -145,6 +145,7 @@ class Dashboard:
         return web.Response(text=asset(name), content_type=ASSETS[name])
 
     async def _state(self, request: web.Request) -> web.Response:
+        await self.tick()  # a script asking gets the ledger as it is now, not as of the last tick
         body = {**self.figures, "items": self.source.latest(links)}
         return web.json_response(body, dumps=_dumps)
 
