@@ -89,7 +89,7 @@ def test_live_dashboard_beside_a_run(tmp_path: Path):
         )  # fmt: skip
         # 4 submits per emulator minute (1 s): the 36 jobs take about 9 s, long enough to watch
         proc = _process("run", str(manifest), "--out", str(tmp_path / "out"), "--emulator",
-                        "--rpm", "4", "--serve", "0")  # fmt: skip
+                        "--rpm", "4", "--serve", "0", "--serve-linger")  # fmt: skip
         try:
             url = _url(proc.stderr, ANNOUNCE)
             assert url.startswith("http://127.0.0.1:")

@@ -166,8 +166,10 @@ def _report_invalid(
 )
 @click.option("--serve", "serve_port", type=click.IntRange(0, 65535), is_flag=False,
               flag_value=8000, default=None, metavar="[PORT]",
-              help="Show a live dashboard on 127.0.0.1:PORT (8000); it stays up after the run "
-              "until Ctrl-C.")  # fmt: skip
+              help="A live dashboard on 127.0.0.1:PORT (8000) while the run goes.")  # fmt: skip
+@click.option("--serve-linger/--no-serve-linger", default=None,
+              help="Keep the dashboard up after the run, until Ctrl-C. "
+              "[default: when stderr is a terminal]")  # fmt: skip
 @scale_options
 def run(
     manifest: Path,
@@ -190,6 +192,7 @@ def run(
     expect_seconds: float | None,
     private_media: bool,
     serve_port: int | None,
+    serve_linger: bool | None,
     **scale: Any,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
@@ -239,7 +242,7 @@ def run(
     for line in run_summary_lines(result):
         click.echo(line)
     if beside is not None:
-        linger(beside)
+        linger(beside, serve_linger)
     sys.exit(result.exit_code)
 
 

@@ -231,8 +231,13 @@ def dashboard_beside(port: int | None) -> Beside | None:
     return beside
 
 
-def linger(beside: Beside) -> None:
-    click.echo(f"the dashboard stays up on {beside.url}: press Ctrl-C to stop it", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        beside.wait()
+def linger(beside: Beside, stay: bool | None) -> None:
+    """After the run: keep the page up until Ctrl-C (by default only for a person at a terminal;
+    a script or nohup gets its exit code at once, and `batchgen serve DIR` shows the same page)."""
+    if stay is None:
+        stay = sys.stderr.isatty()
+    if stay:
+        click.echo(f"the dashboard stays up on {beside.url}: press Ctrl-C to stop it", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            beside.wait()
     beside.stop()
