@@ -338,3 +338,14 @@ def test_beside_a_run_the_page_asks_the_run_in_its_own_loop(tmp_path: Path):
         assert state["glance"]["completed"] == 6
     finally:
         beside.stop()
+
+
+def test_run_serve_from_a_script_ends_with_the_run(tmp_path: Path):
+    """Not at a terminal (a script, nohup, a bench): the run's exit code at once, page closed."""
+    from tests.views import invoke
+
+    manifest = cells_manifest(tmp_path / "c.jsonl")
+    done = invoke("run", str(manifest), "--out", str(tmp_path / "o"), "--emulator", "--serve", "0")
+    assert done.exit_code == 1, done.output  # the BIRD jobs fail
+    assert "batchgen dashboard on http://127.0.0.1:" in done.output
+    assert "stays up" not in done.output
