@@ -314,13 +314,13 @@ def test_beside_a_run_the_page_asks_the_run_in_its_own_loop(tmp_path: Path):
     beside = Beside(listen("127.0.0.1", 0))
     asked: list[tuple[str, dict[str, Any]]] = []
 
-    def watch(root: Path, sample: Any) -> None:
+    def watch(root: Path, store: Any, sample: Any) -> None:
         def counted() -> dict[str, Any]:
             figures = sample()
             asked.append((threading.current_thread().name, figures))
             return dict(figures)
 
-        beside.attach(root, counted)
+        beside.attach(root, store, counted)
 
     try:
         result = asyncio.run(

@@ -49,3 +49,32 @@ async def test_serve_an_s3_output_with_its_shards(tmp_path: Path, emu: Emulator,
         async with session.get(f"{base}file/shards/0-of-2/ledger.jsonl") as resp:
             assert resp.status == 404  # only recorded images are served
     assert set(objects("dash/")) == before  # read-only: nothing added to the bucket
+
+
+async def test_run_serve_on_an_s3_output_shows_the_images_from_the_bucket(
+    tmp_path: Path,
+    emu: Emulator,
+    s3: str,  # noqa: F811
+):
+    """`run --serve` with `--out s3://`: the ledger is local (--ledger-dir), the images are in the
+    bucket; the page reads each from where it is."""
+    from batchgen.views.servehost import Beside
+    from tests.scale import run
+
+    beside = Beside(listen("127.0.0.1", 0))
+    try:
+        url = f"s3://{BUCKET}/beside"
+        manifest = write_prompts(tmp_path / "jobs.jsonl", 4)
+        result = await run(manifest, url, emu, ledger_dir=tmp_path / "state", watch=beside.attach)
+        assert result.exit_code == 0
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{beside.url}api/state") as resp:
+                state = json.loads(await resp.read())
+            assert state["title"] == url
+            assert state["glance"]["completed"] == 4
+            item = state["items"][0]
+            async with session.get(beside.url + item["url"]) as resp:
+                assert resp.status == 200
+                assert await resp.read() == get(f"beside/{item['file']}")
+    finally:
+        beside.stop()

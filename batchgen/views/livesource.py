@@ -46,8 +46,10 @@ MAX_ITEMS: Final = 5000  # finished jobs a browser gets when it connects; later 
 class Source:
     """One output (local folder or store) and what the page knows of it so far."""
 
-    def __init__(self, store: Store, *, name: str) -> None:
+    def __init__(self, store: Store, *, name: str, images: Store | None = None) -> None:
         self.store = store
+        self.images = images  # where the images are, when not beside the ledgers (run --serve
+        # on an s3:// output keeps its ledger on local disk)
         self.name = name  # shown as the title, and used in retry commands
         self.parts: dict[str, Part] = {}  # prefix ("" or "shards/I-of-N") -> part
         self.offsets: dict[str, int] = {}
@@ -59,7 +61,10 @@ class Source:
 
     @property
     def local(self) -> Path | None:
-        return self.store.root if isinstance(self.store, LocalStore) else None
+        """The folder of a local output (None: an object store, or images kept elsewhere)."""
+        if self.images is not None or not isinstance(self.store, LocalStore):
+            return None
+        return self.store.root
 
     def refresh(self) -> bool:
         """Read what was appended since the last call; True if anything the page shows changed."""
@@ -81,6 +86,8 @@ class Source:
         """The bytes of a recorded image, or None (not recorded, outside the folder, missing)."""
         if relative not in self.files:
             return None
+        if self.images is not None:
+            return self.images.read(relative)
         root = self.local
         if root is None:
             return self.store.read(relative)

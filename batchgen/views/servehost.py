@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchgen.edges.storage import LocalStore
+from batchgen.edges.storage import LocalStore, Store
 from batchgen.views.livesource import Source
 from batchgen.views.serve import Dashboard, Sampler
 
@@ -87,11 +87,13 @@ class Beside:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def attach(self, folder: Path, sample: Callable[[], dict[str, Any]]) -> None:
-        """Called in the run's loop (see `run_manifest(watch=...)`): start serving `folder`."""
+    def attach(self, folder: Path, images: Store, sample: Callable[[], dict[str, Any]]) -> None:
+        """Called in the run's loop (see `run_manifest(watch=...)`): start serving the run whose
+        ledgers are in `folder` and images in `images` (the same folder, or a bucket)."""
         self._sample, self._run_loop = sample, asyncio.get_running_loop()
         if self._thread is None:
-            source = Source(LocalStore(folder), name=str(folder))
+            elsewhere = images if images.remote else None
+            source = Source(LocalStore(folder), name=images.url, images=elsewhere)
             self._thread = threading.Thread(
                 target=asyncio.run, args=(self._serve(source),), name="batchgen-dashboard",
                 daemon=True,
