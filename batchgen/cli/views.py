@@ -179,7 +179,7 @@ def serve(folder: str, host: str, port: int, storage_option: tuple[str, ...]) ->
 
     from batchgen.edges.storage import StorageError, is_remote, open_store, parse_storage_options
     from batchgen.views.livesource import Source
-    from batchgen.views.servehost import hosted, listen, url_of
+    from batchgen.views.servehost import hosted, is_loopback, listen, url_of
 
     try:
         store = open_store(folder, parse_storage_options(storage_option))
@@ -189,6 +189,8 @@ def serve(folder: str, host: str, port: int, storage_option: tuple[str, ...]) ->
     if local is not None and not local.is_dir():
         _fail(EXIT_INPUT, f"{folder} is not a folder (DIR is a run's --out)")
     source = Source(store, name=_public(folder))
+    if not is_loopback(host):
+        click.echo(f"note: --host {host}: anyone who can reach it sees the run", err=True)
     try:
         sock = listen(host, port)
     except OSError as exc:

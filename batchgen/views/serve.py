@@ -36,6 +36,7 @@ __all__ = ["CSP", "Dashboard"]
 
 WRITE_TIMEOUT: Final = 10.0
 PING_SECONDS: Final = 15.0
+MAX_STREAMS: Final = 32  # open pages at once; each costs one write per update
 CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -156,6 +157,8 @@ class Dashboard:
         return web.json_response(plan, dumps=_dumps)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if len(self.wakes) >= MAX_STREAMS:
+            raise web.HTTPServiceUnavailable(text="too many open dashboard pages\n")
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

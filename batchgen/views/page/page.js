@@ -360,7 +360,16 @@
       select.value = names.indexOf(before) >= 0 ? before : (names[n] || names[0] || "");
     });
   }
+  /* live: the grid is fetched again only while it is on screen (no requests for a hidden view) */
+  var gridSeen = true, gridStale = false;
+  if (live && window.IntersectionObserver) {
+    new IntersectionObserver(function (entries) {
+      gridSeen = entries.some(function (e) { return e.isIntersecting; });
+      if (gridSeen && gridStale) { gridStale = false; scheduleGrid(); }
+    }).observe(document.getElementById("sweep"));
+  }
   function scheduleGrid() {
+    if (live && !gridSeen) { gridStale = true; return; }
     if (gridTimer) { return; }
     gridTimer = setTimeout(function () { gridTimer = null; loadGrid(); }, live ? 1000 : 0);
   }
