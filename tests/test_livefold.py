@@ -157,3 +157,17 @@ def test_source_reads_only_what_was_appended(tmp_path: Path):
     assert source.refresh()
     assert reads == [len(extra)]  # the new line, not the ledger again
     assert source.parts[""].board.jobs["z"].state is State.UNKNOWN
+
+
+def test_the_page_fills_each_placeholder_once():
+    """A title holding "{{script}}" or markup is text: never a second script, never a tag."""
+    from batchgen.views.livepage import render
+
+    figures = {"title": "{{script}} <b>x</b>", "text": {"counts": "1 images, 0 failed",
+               "failures": "Failures"}}  # fmt: skip
+    page = render("live", figures, None)
+    assert page.count("<script") == 1
+    assert "{{script}} &lt;b&gt;x&lt;/b&gt;" in page
+    snapshot = render("static", figures, {"items": [{"prompt": "</pre><script>alert(1)"}]})
+    assert snapshot.count("<script>") == 1
+    assert "&lt;/pre&gt;&lt;script&gt;alert(1)" in snapshot

@@ -200,14 +200,16 @@
     }
     var gallery = document.getElementById("gallery");
     items.sort(function (a, b) { return (b.t || 0) - (a.t || 0); });
-    items.forEach(function (item) {
+    var cols = Object.keys(filters).join("\u0000");
+    items.forEach(function (item, i) {
       var card = cards[item.id];
-      if (!card || card.getAttribute("data-cols") !== Object.keys(filters).join("\u0000")) {
+      if (!card || card.getAttribute("data-cols") !== cols) {
         var fresh = makeCard(item, filters);
         if (card) { gallery.replaceChild(fresh, card); }
         card = cards[item.id] = fresh;
       }
-      gallery.appendChild(card); /* moves it into newest-first order */
+      var here = gallery.children[i];  /* newest first; a card already in place is not moved */
+      if (here !== card) { gallery.insertBefore(card, here || null); }
     });
     document.getElementById("total").textContent = String(items.length);
     applyFilters();
