@@ -74,6 +74,7 @@ class Dashboard:
         self.closing = False
         self.updates = 0
         self._thumb_slots = asyncio.Semaphore(2)
+        self._task: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -117,9 +118,10 @@ class Dashboard:
         self.closing = True
         for wake in self.wakes:
             wake.set()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     @web.middleware
     async def _guard(
