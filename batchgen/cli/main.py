@@ -14,7 +14,7 @@ from batchgen.cli.run import run
 from batchgen.cli.scale import merge
 from batchgen.cli.status import status
 from batchgen.cli.validate import validate
-from batchgen.cli.views import export, grid, report
+from batchgen.cli.views import export, grid, report, serve
 from batchgen.core.version import __version__
 
 # The commands are defined next door (one module per command or group) and re-exported here.
@@ -35,3 +35,4 @@ main.add_command(report)
 main.add_command(export)
 main.add_command(emulator)
 main.add_command(merge)
+main.add_command(serve)

@@ -15,6 +15,7 @@ import click
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
 from batchgen.cli.scale import scale_kwargs, scale_options
+from batchgen.cli.views import dashboard_beside, linger
 from batchgen.edges.client import DEFAULT_API_ROOT
 from batchgen.manifest.loader import load_manifest
 from batchgen.run.console import dry_run_lines, run_summary_lines
@@ -79,6 +80,12 @@ __all__ = ["run"]
     help="Typical seconds per image, to time the first polls (then learned). "
     "[default: the model's, 28 for qwen-image]",
 )
+@click.option("--serve", "serve_port", type=click.IntRange(0, 65535), is_flag=False,
+              flag_value=8000, default=None, metavar="[PORT]",
+              help="A live dashboard on 127.0.0.1:PORT (8000) while the run goes.")  # fmt: skip
+@click.option("--serve-linger/--no-serve-linger", default=None,
+              help="Keep the dashboard up after the run, until Ctrl-C. "
+              "[default: when stderr is a terminal]")  # fmt: skip
 @scale_options
 def run(
     manifest: Path,
@@ -100,6 +107,8 @@ def run(
     grace: float,
     expect_seconds: float | None,
     private_media: bool,
+    serve_port: int | None,
+    serve_linger: bool | None,
     **scale: Any,
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
@@ -124,6 +133,7 @@ def run(
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return
+    beside = dashboard_beside(serve_port)
     with _exit_on_errors():
         result = asyncio.run(
             run_manifest(
@@ -141,11 +151,14 @@ def run(
                 quiet=quiet,
                 status_interval=status_interval,
                 media=MediaLimits(allow_private=private_media),
+                watch=beside.attach if beside is not None else None,
                 **scaling,
             )
         )
     for line in run_summary_lines(result):
         click.echo(line)
+    if beside is not None:
+        linger(beside, serve_linger)
     sys.exit(result.exit_code)
 
 
