@@ -22,11 +22,13 @@ __all__ = [
 ]
 
 # Routes as the emulator counts and faults them. "*" in a fault rule means every one of these.
-ROUTES = ("submit", "status", "result", "media", "sync", "credits")
+ROUTES = ("submit", "status", "result", "media", "sync", "credits", "upload", "asset")
 
 # What a fault does. HTTP codes answer that code without doing the work; "accepted-NNN" and
-# "accepted-reset" (submit/sync only) do the work and bill it, then lose the answer, which is the
-# case a client cannot tell from a plain failure and must count as a possible double charge.
+# "accepted-reset" (submit/sync/upload only) do the work (bill the job, store the upload), then
+# lose the answer, which is the case a client cannot tell from a plain failure and must count as
+# a possible double charge. "short" (upload only) stores every file but answers one URL fewer;
+# "one-image" (submit/sync only) makes the job return one image however many it asked for.
 FAULT_KINDS = (
     "429",
     "500",
@@ -42,7 +44,14 @@ FAULT_KINDS = (
     "accepted-503",
     "accepted-504",
     "accepted-reset",
+    "short",
+    "one-image",
 )
+_ONLY_ON = {
+    "truncate": ("media", "sync"),
+    "short": ("upload",),
+    "one-image": ("submit", "sync"),
+}
 
 IdFormat = Literal["hex32", "uuid", "sequential"]
 EarlyResult = Literal["status", "404", "425"]
@@ -66,10 +75,13 @@ class FaultRule:
             raise ValueError(
                 f"unknown fault {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}"
             )
-        if self.kind.startswith("accepted-") and self.route not in ("submit", "sync"):
-            raise ValueError(f"fault {self.kind!r} only applies to the submit and sync routes")
-        if self.kind == "truncate" and self.route not in ("media", "sync"):
-            raise ValueError("fault 'truncate' only applies to the media and sync routes")
+        if self.kind.startswith("accepted-") and self.route not in ("submit", "sync", "upload"):
+            raise ValueError(
+                f"fault {self.kind!r} only applies to the submit, sync and upload routes"
+            )
+        only = _ONLY_ON.get(self.kind)
+        if only is not None and self.route not in only:
+            raise ValueError(f"fault {self.kind!r} only applies to the {' and '.join(only)} routes")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be in [0, 1], got {self.probability}")
         if self.limit is not None and self.limit < 1:
@@ -121,6 +133,8 @@ class EmulatorConfig:
 
     # Models: qwen-image is validated against its table; extra models accept any parameters.
     models: tuple[str, ...] = ("qwen-image",)
+    # Also serve every model with a table in batchgen/models (the editing models), validated.
+    known_models: bool = True
     retired_models: tuple[str, ...] = ()  # 410
     forbidden_models: tuple[str, ...] = ()  # 403
     accept_invalid: bool = False  # accept a bad body, then FAIL the job (as some endpoints do)
