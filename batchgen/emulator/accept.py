@@ -41,7 +41,7 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
         return error(400, "Request body must be a JSON object of model parameters")
     invalid = None
     inputs: tuple[bytes, ...] = ()
-    outputs = 1
+    outputs = asked = 1
     if schema is not None:
         problems = schema.validate(params)
         if problems:
@@ -55,7 +55,8 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
                 state.stats.inputs_refused += 1
                 return error(400, found)
             inputs = tuple(asset.data for asset in found)
-            outputs = 1 if fault_of(request) == "one-image" else schema.outputs_for(params)
+            asked = schema.outputs_for(params)
+            outputs = 1 if fault_of(request) == "one-image" else asked
     if not state.store.can_afford():
         return error(cfg.credits_status, "Insufficient credits. Please top up your account.")
-    return state.store.submit(model, params, invalid, inputs, outputs)
+    return state.store.submit(model, params, invalid, inputs, outputs, asked)

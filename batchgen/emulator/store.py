@@ -72,6 +72,7 @@ class JobRecord:
     error: str | None = None
     inputs: tuple[bytes, ...] = ()  # the image inputs' contents, in slot order
     asked: int = 1  # images the job asked for (seedream's max_images)
+    produces: int = 1  # images it returns: `asked`, unless a fault makes it fewer
     outputs: list[Media] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -115,10 +116,12 @@ class JobStore:
         invalid: str | None,
         inputs: tuple[bytes, ...] = (),
         outputs: int = 1,
+        asked: int | None = None,
     ) -> JobRecord:
         """Accept and bill a job (billing is refunded if it FAILS); `invalid` fails it later.
 
-        `inputs` are the image inputs' contents; `outputs` is how many images the job returns.
+        `inputs` are the image inputs' contents; `outputs` is how many images the job returns,
+        `asked` how many it asked for (default: `outputs`).
         """
         cfg = self.config
         rng = self._rng
@@ -150,7 +153,8 @@ class JobStore:
             planned_error=error,
             cost=cfg.cost_per_image,
             inputs=inputs,
-            asked=outputs,
+            asked=outputs if asked is None else asked,
+            produces=outputs,
         )
         self.credits -= record.cost
         self._records[record.request_id] = record
@@ -211,7 +215,7 @@ class JobStore:
                     record.params,
                     record.seed,
                     record.inputs,
-                    record.asked,
+                    record.produces,
                     self.config.full_size,
                 )
             except InputError as exc:
