@@ -333,3 +333,16 @@ def test_fault_kinds_are_limited_to_their_routes():
         parse_fault("submit:short=1")
     with pytest.raises(ValueError, match="only applies to the submit and sync routes"):
         parse_fault("upload:one-image=1")
+
+
+async def test_each_model_is_billed_at_its_tables_price(start_emulator: StartEmulator, http):
+    """metrics.cost: the model's price (seedream $0.04), 0.12 where the page gives none, or the
+    --cost-per-image override for every model."""
+    emu = await start_emulator()
+    (url,) = (await upload(http, emu, RED))["file_urls"]
+    seedream = await finish(http, emu, "seedream-4.5", {"prompt": "p"})
+    edit = await finish(http, emu, "qwen-image-edit", {"prompt": "p", "image": url})
+    assert (seedream["metrics"]["cost"], edit["metrics"]["cost"]) == (0.04, 0.12)
+    assert emu.stats()["credits_spent"] == pytest.approx(0.16)
+    flat = await start_emulator(cost_per_image=0.5)
+    assert (await finish(http, flat, "seedream-4.5", {"prompt": "p"}))["metrics"]["cost"] == 0.5

@@ -69,7 +69,10 @@ __all__ = ["emulator"]
 @click.option("--full-size", is_flag=True, help="Native-resolution images instead of 1/8 size.")
 @click.option("--credits", default=10_000.0, show_default=True, help="Account balance in USD.")
 @click.option(
-    "--cost-per-image", default=0.12, show_default=True, help="USD billed per completed image."
+    "--cost-per-image",
+    type=float,
+    default=None,
+    help="USD billed per completed job. [default: the model's price, else 0.12]",
 )
 @click.option(
     "--credits-status", type=click.Choice(["402", "406"]), default="406", show_default=True

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from batchgen.core.wire import MEDIA_RETENTION, REQUEST_RETENTION
+from batchgen.models.registry import schema_for
 
 __all__ = [
+    "DEFAULT_COST",
     "FAULT_KINDS",
     "ROUTES",
     "EmulatorConfig",
@@ -52,6 +54,8 @@ _ONLY_ON = {
     "short": ("upload",),
     "one-image": ("submit", "sync"),
 }
+
+DEFAULT_COST = 0.12  # USD per job of a model without a price: qwen-image's
 
 IdFormat = Literal["hex32", "uuid", "sequential"]
 EarlyResult = Literal["status", "404", "425"]
@@ -156,7 +160,9 @@ class EmulatorConfig:
 
     # Billing
     credits: float = 10_000.0
-    cost_per_image: float = 0.12
+    # USD billed per completed job; None: the model's price in its table (seedream $0.04, ...),
+    # or DEFAULT_COST for models whose page gives none and for pass-through models.
+    cost_per_image: float | None = None
     credits_status: Literal[402, 406] = 406
 
     # Rate limit: at most `rpm` accepted requests per key in any `rate_window` seconds.
@@ -188,6 +194,14 @@ class EmulatorConfig:
     hostile_marker: str = "[hostile:"
     hostile_bytes: int = 80 * 1024 * 1024  # size of the "oversized" bodies: past a 64 MiB cap
 
+    def cost_of(self, model: str) -> float:
+        """USD billed for one completed job of `model`."""
+        if self.cost_per_image is not None:
+            return self.cost_per_image
+        schema = schema_for(model)
+        price = schema.price_usd if schema is not None else None
+        return DEFAULT_COST if price is None else price
+
     def __post_init__(self) -> None:
         problems = []
         if not self.keys:
@@ -206,7 +220,7 @@ class EmulatorConfig:
             problems.append("rate_window must be > 0")
         if self.outage_seconds < 0 or (self.outage_start is not None and self.outage_start < 0):
             problems.append("outage_start and outage_seconds must be >= 0")
-        if self.credits < 0 or self.cost_per_image < 0:
+        if self.credits < 0 or (self.cost_per_image is not None and self.cost_per_image < 0):
             problems.append("credits and cost_per_image must be >= 0")
         if problems:
             raise ValueError("invalid emulator config: " + "; ".join(problems))

@@ -106,8 +106,8 @@ class JobStore:
 
     # -- submit side -------------------------------------------------------------------------
 
-    def can_afford(self) -> bool:
-        return self.credits + 1e-9 >= self.config.cost_per_image
+    def can_afford(self, model: str) -> bool:
+        return self.credits + 1e-9 >= self.config.cost_of(model)
 
     def submit(
         self,
@@ -151,7 +151,7 @@ class JobStore:
             submitted_at=self.clock.now(),
             duration=duration,
             planned_error=error,
-            cost=cfg.cost_per_image,
+            cost=cfg.cost_of(model),
             inputs=inputs,
             asked=outputs if asked is None else asked,
             produces=outputs,
