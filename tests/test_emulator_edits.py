@@ -12,7 +12,9 @@ from PIL import Image, ImageStat
 
 from batchgen.cli.emulator import _edit_faults
 from batchgen.emulator import Emulator, parse_fault
+from batchgen.emulator.edits import output_size
 from batchgen.models.flux import FLUX_ASPECT_RATIOS
+from batchgen.models.registry import MODELS
 
 from .conftest import AUTH, StartEmulator, submit, wait_final
 
@@ -346,3 +348,37 @@ async def test_each_model_is_billed_at_its_tables_price(start_emulator: StartEmu
     assert emu.stats()["credits_spent"] == pytest.approx(0.16)
     flat = await start_emulator(cost_per_image=0.5)
     assert (await finish(http, flat, "seedream-4.5", {"prompt": "p"}))["metrics"]["cost"] == 0.5
+
+
+async def test_v1_sync_edit_returns_the_derived_image_bytes(emu: Emulator, http):
+    """POST /v1/{edit model} with an uploaded input answers the first image's bytes."""
+    (url,) = (await upload(http, emu, BLUE))["file_urls"]
+    params = {"prompt": "p", "image": url}
+    async with http.post(f"{emu.base_url}/v1/qwen-image-edit", json=params, headers=AUTH) as resp:
+        assert resp.status == 200
+        image = Image.open(io.BytesIO(await resp.read()))
+    assert image.size == (64, 48)
+    mean = ImageStat.Stat(image.convert("RGB")).mean
+    assert mean[2] > mean[0] + 40
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "input_size", "full", "expected"),
+    [
+        (
+            "seedream-4.5",
+            {"size": "custom", "width": 1024, "height": 3072},
+            None,
+            True,
+            (1024, 3072),
+        ),
+        ("seedream-4.5", {"aspect_ratio": "1:1", "size": "4K"}, None, True, (4096, 4096)),
+        ("seedream-4.5", {}, (640, 480), True, (640, 480)),  # match_input_image
+        ("seedream-4.5", {}, (2000, 1000), False, (256, 128)),  # shrunk for tests
+        ("flux-kontext-pro", {"aspect_ratio": "1:1"}, (640, 480), False, (128, 128)),
+        ("qwen-image", {}, None, False, (1664 // 8, 928 // 8)),  # qwen's default 16:9, as before
+        ("nano-banana", {}, (640, 480), True, (1024, 1024)),  # nano's default is 1:1, not match
+    ],
+)
+def test_output_size_follows_the_table(model, params, input_size, full, expected):
+    assert output_size(MODELS[model], params, input_size, full) == expected
