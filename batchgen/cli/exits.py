@@ -1,7 +1,8 @@
-"""The command line's exit codes for bad input and a stopping ledger, shared by its commands.
+"""How the commands exit on bad input or a stopping ledger, shared by `validate` and `run`.
 
-3 (invalid input) is distinct from click's 2 for bad usage; `run` uses 2 (`EXIT_STOPPED`) for a
-ledger that stops it, as for any other stopped run.
+The codes are `run/runner.py`'s: 3 (`EXIT_INVALID`, distinct from click's 2 for bad usage) for
+input the user must fix, 2 (`EXIT_STOPPED`) for a ledger that stops the run, as for any other
+stopped run.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Final, NoReturn
+from typing import NoReturn
 
 import click
 
 from batchgen.core.errors import LedgerError, ManifestError, ManifestProblem
-from batchgen.run.runner import EXIT_STOPPED
+from batchgen.run.runner import EXIT_INVALID, EXIT_STOPPED
 
 __all__ = ["EXIT_INVALID", "exit_on_errors", "report_invalid"]
-
-EXIT_INVALID: Final = 3  # the manifest has problems (distinct from click's 2 for bad usage)
 
 
 def report_invalid(
