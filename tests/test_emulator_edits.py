@@ -382,3 +382,24 @@ async def test_v1_sync_edit_returns_the_derived_image_bytes(emu: Emulator, http)
 )
 def test_output_size_follows_the_table(model, params, input_size, full, expected):
     assert output_size(MODELS[model], params, input_size, full) == expected
+
+
+async def test_model_latency_scale_times_each_model_by_its_table(
+    start_emulator: StartEmulator, http
+):
+    """Each model's planned processing time is its page's latency times the scale (jitter in
+    proportion), so a client must learn per-model timing; models off the table use the default."""
+    emu = await start_emulator(model_latency_scale=0.001, models=("qwen-image", "upscaler"))
+    (url,) = (await upload(http, emu, RED))["file_urls"]
+    planned = {}
+    for model in ("seedream-4.5", "flux-kontext-dev", "nano-banana", "upscaler"):
+        params = {"prompt": "p", **({"input_image": url} if model == "flux-kontext-dev" else {})}
+        accepted = await submit(http, emu, params, model=model)
+        record = emu.state.store.get(accepted["request_id"])
+        assert record is not None
+        planned[model] = record.duration
+    for model, seconds in planned.items():
+        mean = MODELS[model].typical_seconds * 0.001 if model in MODELS else 0.030
+        assert mean * 0.6 <= seconds <= mean * 1.4, (model, seconds)
+    # 10.81 s vs 32.23 s on the pages: apart whatever the jitter (+/- 40% here) draws.
+    assert planned["flux-kontext-dev"] < planned["seedream-4.5"]

@@ -42,7 +42,17 @@ __all__ = ["emulator"]
 @click.option(
     "--latency-jitter", default=0.02, show_default=True, help="Uniform +/- seconds around the mean."
 )
-@click.option("--realistic", is_flag=True, help="Qwen-image timing: 28 +/- 4 s per job.")
+@click.option(
+    "--realistic",
+    is_flag=True,
+    help="Each model's page timing (qwen-image 28 +/- 4 s, seedream 32 s, ...) per job.",
+)
+@click.option(
+    "--model-latency-scale",
+    type=float,
+    default=None,
+    help="Each model's page timing times this (e.g. 0.01), jitter as --latency-jitter/--latency.",
+)
 @click.option("--fail-rate", default=0.0, show_default=True, help="Seeded probability a job FAILS.")
 @click.option(
     "--fail-marker", default="[fail]", show_default=True, help="Prompts containing it always FAIL."
@@ -145,6 +155,8 @@ def _emulator_config(opts: dict[str, Any]) -> EmulatorConfig:
     models = ("qwen-image", *opts.pop("models"))
     if realistic:
         opts["latency"], opts["latency_jitter"] = typical_seconds_of("qwen-image"), 4.0
+        if opts.get("model_latency_scale") is None:
+            opts["model_latency_scale"] = 1.0
     faults = tuple(parse_fault(text) for text in opts.pop("faults")) + _edit_faults(opts)
     opts["known_models"] = not opts.pop("listed_models_only", False)
     outage = opts.pop("outage", None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from batchgen.core.wire import MEDIA_RETENTION, REQUEST_RETENTION
-from batchgen.models.registry import schema_for
+from batchgen.models.registry import schema_for, typical_seconds_of
 
 __all__ = [
     "DEFAULT_COST",
@@ -147,6 +147,10 @@ class EmulatorConfig:
     workers: int = 8
     latency: float = 0.05  # mean processing seconds
     latency_jitter: float = 0.02  # uniform +/- around the mean
+    # When set, each model's mean is its table's typical seconds times this (qwen-image 28 s,
+    # seedream 32 s, flux-kontext-dev 11 s, ...; UNKNOWN_MODEL_SECONDS for others), with the
+    # jitter in the proportion latency_jitter / latency: a client must learn each model apart.
+    model_latency_scale: float | None = None
     fail_rate: float = 0.0  # seeded probability that a job ends FAILED
     fail_marker: str = "[fail]"  # a prompt containing this always FAILS
 
@@ -194,6 +198,14 @@ class EmulatorConfig:
     hostile_marker: str = "[hostile:"
     hostile_bytes: int = 80 * 1024 * 1024  # size of the "oversized" bodies: past a 64 MiB cap
 
+    def latency_of(self, model: str) -> tuple[float, float]:
+        """(mean, jitter) processing seconds of a job of `model`."""
+        if self.model_latency_scale is None:
+            return self.latency, self.latency_jitter
+        mean = typical_seconds_of(model) * self.model_latency_scale
+        share = self.latency_jitter / self.latency if self.latency > 0 else 0.0
+        return mean, mean * min(1.0, share)
+
     def cost_of(self, model: str) -> float:
         """USD billed for one completed job of `model`."""
         if self.cost_per_image is not None:
@@ -208,6 +220,8 @@ class EmulatorConfig:
             problems.append("keys must not be empty")
         if self.workers < 1:
             problems.append("workers must be >= 1")
+        if self.model_latency_scale is not None and self.model_latency_scale < 0:
+            problems.append("model_latency_scale must be >= 0")
         if self.latency < 0 or self.latency_jitter < 0:
             problems.append("latency and latency_jitter must be >= 0")
         if not 0.0 <= self.fail_rate <= 1.0:

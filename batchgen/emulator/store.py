@@ -128,7 +128,8 @@ class JobStore:
         seed = params.get("seed", -1)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             seed = rng.randrange(SEED_SPACE)
-        duration = max(0.0, cfg.latency + rng.uniform(-cfg.latency_jitter, cfg.latency_jitter))
+        mean, jitter = cfg.latency_of(model)
+        duration = max(0.0, mean + rng.uniform(-jitter, jitter))
         error = invalid
         prompt = params.get("prompt")
         if (
