@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from PIL import Image, ImageStat
 
-from batchgen.cli.emulator import _edit_faults
+from batchgen.cli.emulator import _edit_faults, _emulator_config, emulator
 from batchgen.emulator import Emulator, parse_fault
 from batchgen.emulator.edits import output_size
 from batchgen.models.flux import FLUX_ASPECT_RATIOS
@@ -403,3 +403,16 @@ async def test_model_latency_scale_times_each_model_by_its_table(
         assert mean * 0.6 <= seconds <= mean * 1.4, (model, seconds)
     # 10.81 s vs 32.23 s on the pages: apart whatever the jitter (+/- 40% here) draws.
     assert planned["flux-kontext-dev"] < planned["seedream-4.5"]
+
+
+def test_cli_flags_parse_into_the_config():
+    """The new `batchgen emulator` flags, parsed by click, land in the config."""
+    args = ["--one-image", "2", "--short-uploads", "1", "--listed-models-only"]
+    args += ["--model-latency-scale", "0.5", "--fault", "upload:503=0.5"]
+    ctx = emulator.make_context("emulator", args)
+    config = _emulator_config(dict(ctx.params))
+    rules = {(r.route, r.kind, r.limit) for r in config.faults}
+    assert rules == {("submit", "one-image", 2), ("upload", "short", 1), ("upload", "503", None)}
+    assert config.known_models is False
+    assert config.model_latency_scale == 0.5
+    assert config.cost_per_image is None  # each model's own price
