@@ -416,3 +416,16 @@ def test_cli_flags_parse_into_the_config():
     assert config.known_models is False
     assert config.model_latency_scale == 0.5
     assert config.cost_per_image is None  # each model's own price
+
+
+async def test_count_uploads_puts_uploads_under_the_rate_limit(start_emulator: StartEmulator, http):
+    """With count_uploads, uploads and submits share the key's window; without, uploads are free."""
+    limited = await start_emulator(rpm=2, count_uploads=True)
+    await upload(http, limited, RED)
+    await upload(http, limited, RED)
+    await upload(http, limited, RED, status=429)
+    assert limited.stats()["rate_limited_by_route"] == {"upload": 1}
+    free = await start_emulator(rpm=1)
+    for _ in range(3):
+        await upload(http, free, RED)
+    assert free.stats()["rate_limited"] == 0

@@ -92,6 +92,7 @@ __all__ = ["emulator"]
 )
 @click.option("--rate-window", default=60.0, show_default=True, help="Window of --rpm, in seconds.")
 @click.option("--count-polls", is_flag=True, help="Status/result/credits GETs count against --rpm.")
+@click.option("--count-uploads", is_flag=True, help="POST /upload-asset counts against --rpm.")
 @click.option("--retry-after", is_flag=True, help="Send Retry-After with 429s.")
 @click.option("--no-reset-header", is_flag=True, help="Omit x-rate-limit-reset-at-utc from 429s.")
 @click.option(

@@ -173,6 +173,7 @@ class EmulatorConfig:
     rpm: int | None = None
     rate_window: float = 60.0
     count_polls: bool = False
+    count_uploads: bool = False  # POST /upload-asset counts against `rpm` (undocumented)
     retry_after: bool = False  # send Retry-After alongside x-rate-limit-reset-at-utc
     reset_header: bool = True  # send x-rate-limit-reset-at-utc at all
 

@@ -104,7 +104,13 @@ async def _guarded(
 def _rate_limit(state: EmulatorState, route: str, key: str) -> web.Response | None:
     if state.limiter is None:
         return None
-    if route not in _SUBMIT_ROUTES and not (state.config.count_polls and route in _POLL_ROUTES):
+    cfg = state.config
+    counted = (
+        route in _SUBMIT_ROUTES
+        or (cfg.count_polls and route in _POLL_ROUTES)
+        or (cfg.count_uploads and route == "upload")
+    )
+    if not counted:
         return None
     now = state.clock.now()
     free_at = state.limiter.try_acquire(key, now)
