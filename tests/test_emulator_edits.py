@@ -429,3 +429,19 @@ async def test_count_uploads_puts_uploads_under_the_rate_limit(start_emulator: S
     for _ in range(3):
         await upload(http, free, RED)
     assert free.stats()["rate_limited"] == 0
+
+
+async def test_an_input_format_the_model_does_not_take_is_refused(emu: Emulator, http):
+    """flux-kontext-dev takes jpeg, png, gif, webp (its page): a BMP is a 400 there, while
+    flux-kontext-pro, whose page lists no formats, takes it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(buffer, "BMP")
+    (url,) = (await upload(http, emu, buffer.getvalue()))["file_urls"]
+    params = {"prompt": "p", "input_image": url}
+    async with http.post(f"{emu.base_url}/v2/flux-kontext-dev", json=params, headers=AUTH) as resp:
+        assert resp.status == 400
+        assert (
+            "is a bmp image; flux-kontext-dev takes jpeg, png, gif, webp"
+            in (await resp.json())["error"]
+        )
+    await finish(http, emu, "flux-kontext-pro", params)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-__all__ = ["MAX_INPUT_PIXELS", "InputError", "derive", "input_size"]
+__all__ = ["MAX_INPUT_PIXELS", "InputError", "derive", "image_format", "input_size"]
 
 MAX_INPUT_PIXELS = 40_000_000  # a bigger input FAILS the job, as a decompression bomb would
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -33,6 +33,15 @@ def _open(data: bytes) -> Image.Image:
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"input image could not be decoded ({exc})") from None
     return picture.convert("RGB")
+
+
+def image_format(data: bytes) -> str | None:
+    """The file format of an input as Pillow names it, lower case ("jpeg"), or None if unknown."""
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.format.lower() if picture.format else None
+    except (OSError, SyntaxError):
+        return None
 
 
 def input_size(data: bytes) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """A job's image inputs and outputs as the emulator sees them: which assets, what size, how many.
 
 Inputs must be this server's own uploaded assets (it never fetches the network); anything else
-is refused at submit with 400, as an unreachable input would be. Output sizes follow the model's
-table: a fixed aspect ratio draws at the model's size for it, "match_input_image" (or none) at the
-first input's size. Sizes are shrunk for tests unless `full_size` is set.
+is refused at submit with 400, as an unreachable input would be, and so is an image in a format
+the model's table does not list (one that does not decode at all FAILS the job later). Output
+sizes follow the model's table: a fixed aspect ratio draws at the model's size for it,
+"match_input_image" (or none) at the first input's size. Sizes are shrunk for tests unless
+`full_size` is set.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchgen.emulator.assets import Asset, AssetStore
+from batchgen.emulator.derive import image_format
 from batchgen.models.schema import ModelSchema
 
 __all__ = ["SMALL_DIVISOR", "SMALL_EDGE", "output_size", "resolve_inputs"]
@@ -36,6 +39,12 @@ def resolve_inputs(
                 )
             if not asset.mime.startswith("image/"):
                 return f"{name} {value!r} is not an image ({asset.mime})"
+            formats = schema.params[name].formats
+            kind = image_format(asset.data)
+            if formats and kind is not None and kind not in formats:
+                return f"{name} {value!r} is a {kind} image; {schema.name} takes " + ", ".join(
+                    formats
+                )
             found.append(asset)
     return found
 
