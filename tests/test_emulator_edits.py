@@ -445,3 +445,16 @@ async def test_an_input_format_the_model_does_not_take_is_refused(emu: Emulator,
             in (await resp.json())["error"]
         )
     await finish(http, emu, "flux-kontext-pro", params)
+
+
+async def test_an_oversized_input_fails_the_job_before_decoding(emu: Emulator, http):
+    """An input over MAX_INPUT_PIXELS (a 10,000 x 10,000 sheet, small as a file) FAILS the job."""
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buffer, "PNG")
+    assert buffer.tell() < 1_000_000
+    (url,) = (await upload(http, emu, buffer.getvalue()))["file_urls"]
+    accepted = await submit(http, emu, {"prompt": "p", "image": url}, model="qwen-image-edit")
+    status, final = await wait_final(http, accepted["status_url"])
+    assert status == 422
+    assert "10000x10000: too large" in final["error"]
+    assert emu.stats()["remaining_credits"] == pytest.approx(10_000.0)  # not billed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -24,9 +25,16 @@ class InputError(ValueError):
     """An input that cannot be used as an image (does not decode, or is too large)."""
 
 
+def _header(data: bytes) -> Image.Image:
+    """Open without decoding; our own pixel limit (checked by callers) replaces Pillow's warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
+
+
 def _open(data: bytes) -> Image.Image:
     try:
-        picture = Image.open(io.BytesIO(data))
+        picture = _header(data)
         if picture.width * picture.height > MAX_INPUT_PIXELS:
             raise InputError(f"input image is {picture.width}x{picture.height}: too large")
         picture.load()
@@ -38,18 +46,18 @@ def _open(data: bytes) -> Image.Image:
 def image_format(data: bytes) -> str | None:
     """The file format of an input as Pillow names it, lower case ("jpeg"), or None if unknown."""
     try:
-        with Image.open(io.BytesIO(data)) as picture:
+        with _header(data) as picture:
             return picture.format.lower() if picture.format else None
-    except (OSError, SyntaxError):
+    except (OSError, SyntaxError, Image.DecompressionBombError):
         return None
 
 
 def input_size(data: bytes) -> tuple[int, int]:
     """Width and height of an input (decoding only its header)."""
     try:
-        with Image.open(io.BytesIO(data)) as picture:
+        with _header(data) as picture:
             return picture.size
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"input image could not be decoded ({exc})") from None
 
 
