@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from batchgen.core.wire import REQUEST_RETENTION
-from batchgen.emulator import EmulatorConfig, FaultRule, parse_fault, serve
-from batchgen.emulator.config import parse_outage
+from batchgen.emulator import EmulatorConfig, parse_fault, serve
+from batchgen.emulator.config import FaultRule, parse_outage
 from batchgen.models.registry import typical_seconds_of
 
 __all__ = ["emulator"]
