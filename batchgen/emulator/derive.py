@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-__all__ = ["MAX_INPUT_PIXELS", "InputError", "derive", "image_format", "input_size"]
+__all__ = ["MAX_INPUT_PIXELS", "InputError", "derive", "image_format", "input_size", "open_inputs"]
 
 MAX_INPUT_PIXELS = 40_000_000  # a bigger input FAILS the job, as a decompression bomb would
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -61,8 +61,13 @@ def input_size(data: bytes) -> tuple[int, int]:
         raise InputError(f"input image could not be decoded ({exc})") from None
 
 
+def open_inputs(inputs: Sequence[bytes]) -> list[Image.Image]:
+    """Decode a job's inputs once (RGB), for all of its outputs; InputError if one is unusable."""
+    return [_open(data) for data in inputs]
+
+
 def derive(
-    inputs: Sequence[bytes],
+    inputs: Sequence[Image.Image],
     prompt: str,
     seed: int,
     index: int,
@@ -70,15 +75,15 @@ def derive(
     fmt: str,
     quality: int = 90,
 ) -> bytes:
-    """Encode output `index` of an edit of `inputs` (at least one) as `fmt` at `size`."""
+    """Encode output `index` of an edit of `inputs` (decoded, at least one) as `fmt` at `size`."""
     key = hashlib.sha256(f"{prompt}\0{seed}\0{index}".encode()).digest()
     tint = (key[0], key[1], key[2])
-    base = ImageOps.fit(_open(inputs[0]), size)
+    base = ImageOps.fit(inputs[0], size)
     picture = Image.blend(base, Image.new("RGB", size, tint), _TINT)
     width, height = size
     thumb = max(8, min(width, height) // 4)
     for k, extra in enumerate(inputs[1:4]):  # later inputs: thumbnails bottom-left onwards
-        small = ImageOps.fit(_open(extra), (thumb, thumb))
+        small = ImageOps.fit(extra, (thumb, thumb))
         picture.paste(small, (2 + k * (thumb + 2), height - thumb - 2))
     draw = ImageDraw.Draw(picture)
     draw.rectangle([0, 0, width - 1, height - 1], outline=tint, width=max(1, width // 64))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batchgen.emulator.derive import derive, input_size
+from batchgen.emulator.derive import derive, input_size, open_inputs
 from batchgen.emulator.edits import output_size
 from batchgen.emulator.images import render
 from batchgen.models.registry import schema_for
@@ -39,4 +39,5 @@ def draw(
     quality = params.get("quality", params.get("output_quality", 90))
     if not isinstance(quality, int) or isinstance(quality, bool):
         quality = 90
-    return [(derive(inputs, prompt, seed, k, size, fmt, quality), fmt) for k in range(count)]
+    pictures = open_inputs(inputs)
+    return [(derive(pictures, prompt, seed, k, size, fmt, quality), fmt) for k in range(count)]
