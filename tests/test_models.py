@@ -139,6 +139,8 @@ def test_outputs_and_formats():
     assert MODELS["flux-kontext-pro"].output_format({}) == "png"
     assert MODELS["qwen-image"].output_format({"image_format": "webp"}) == "webp"
     assert MODELS["qwen-image-edit"].output_format({}) == "png"
+    assert MODELS["qwen-image-edit"].asked_format({}) is None  # not documented: not checked
+    assert MODELS["flux-kontext-dev"].asked_format({"output_format": "webp"}) == "webp"
 
 
 def test_image_inputs_lists_every_given_image():

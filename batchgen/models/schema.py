@@ -110,13 +110,18 @@ class ModelSchema:
             return 1
         return min(asked, self.max_outputs)
 
-    def output_format(self, params: Mapping[str, Any]) -> str:
-        """The encoding of this job's images: png, jpeg or webp."""
+    def asked_format(self, params: Mapping[str, Any]) -> str | None:
+        """The encoding this job asks for ("jpeg" for the wire's "jpg"), or None when the model
+        has no format parameter (its pages do not say what it returns: any image is fine)."""
         if self.format_param is None:
-            return self.fixed_format
+            return None
         value = params.get(self.format_param, self.params[self.format_param].default)
         text = str(value).lower()
         return _FORMAT_ALIASES.get(text, text)
+
+    def output_format(self, params: Mapping[str, Any]) -> str:
+        """The encoding of this job's images as the emulator draws them: png, jpeg or webp."""
+        return self.asked_format(params) or self.fixed_format
 
     # -- validation --------------------------------------------------------------------------
 
