@@ -123,3 +123,18 @@ async def test_an_outage_is_excused_and_ends_on_the_first_answer(tmp_path: Path)
     stats = await run(tmp_path, api, clock, 1, outage=outage)
     assert stats.completed == 1
     assert api.calls["poll"] == 9
+
+
+async def test_sync_mode_retries_a_refusal_and_fails_a_lost_answer(tmp_path: Path):
+    """v1: a 503 is retried (only a 200 is billed); an answer lost after sending fails the job
+    as unknown, counted as a possible charge, and is not sent again."""
+    clock = SteppedClock()
+    api = FakeApi(clock)
+    api.fail_next(
+        "run_sync", ApiError(503, "busy"), TransportError("reset after send", maybe_sent=True)
+    )
+    stats = await run(tmp_path, api, clock, 2, sync=True, concurrency=1)
+    assert api.calls["run_sync"] == 3
+    assert stats.completed == 1
+    assert stats.failed == {"unknown": 1}
+    assert stats.possible_double_charges == 1
