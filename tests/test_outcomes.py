@@ -18,6 +18,7 @@ from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.engine.follow import Follower
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver, Outcomes
 from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.throttle import Throttle
@@ -71,9 +72,7 @@ async def test_a_result_url_lagging_the_status_url_is_asked_again(tmp_path: Path
     async with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
         outcomes = Outcomes(ledger, stats, print)
         retrier = Retry(SystemClock(), throttle, outcomes, Backoff.immediate(), seeded_rand(0))
-        follower = Follower(
-            api, throttle, stats, ledger, PollPlanner(0.01), retrier, retention=3600
-        )
+        follower = Follower(api, Kit(throttle, ledger, retrier), PollPlanner(0.01), retention=3600)
         follower.result_answers_pending = False  # ask the status URL, then the result URL
         job = Job(id="j", model="qwen-image", params={"prompt": "x"})
         poll = await follower.follow(job, Submitted("r", "status", "result"))

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from batchgen.core.clock import Clock
 from batchgen.core.errors import ApiError, TransportError
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Decision, Failure, failure_of
 from batchgen.core.pollplan import PollPlanner, completion_time
-from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
-from batchgen.edges.ledger import LedgerWriter
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver
-from batchgen.engine.retry import Retry, Tries
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.retry import Tries
 
 __all__ = ["Follower", "Polls"]
 
@@ -34,23 +31,11 @@ class Polls(Protocol):
 class Follower:
     """Polls requests to the end; one per engine, shared by its job tasks."""
 
-    def __init__(
-        self,
-        api: Polls,
-        throttle: Throttle,
-        stats: RunStats,
-        ledger: LedgerWriter,
-        schedule: PollPlanner,
-        retry: Retry,
-        retention: float,
-    ) -> None:
+    def __init__(self, api: Polls, kit: Kit, schedule: PollPlanner, retention: float) -> None:
         self.api = api
-        self.throttle = throttle
-        self.stats = stats
-        self.ledger = ledger
+        self.throttle, self.ledger, self.retry = kit.throttle, kit.ledger, kit.retry
+        self.stats, self.clock = kit.stats, kit.clock
         self.schedule = schedule
-        self.retry = retry
-        self.clock: Clock = retry.clock
         self.retention = retention
         self.result_answers_pending = True  # until the result URL proves otherwise
 
@@ -116,9 +101,8 @@ class Follower:
 
     async def _result(self, job: Job, request: Submitted) -> Poll:
         """Fetch the final body of a job the status URL reported COMPLETED."""
-        tries = Tries(job, "poll", request=request, since=self.clock.now())
 
-        async def once() -> Poll | Failure:
+        async def once(_attempt: int) -> Poll | Failure:
             try:
                 poll = await self._poll(request.response_url, kind="result")
             except (ApiError, TransportError) as exc:
@@ -133,7 +117,9 @@ class Follower:
                 return Failure(Decision(Action.RETRY, error), error)
             return poll
 
-        return await self.retry.run(tries, once)
+        return await self.retry.run(
+            Tries(job, "poll", request=request, since=self.clock.now()), once
+        )
 
     async def _poll(self, url: str, kind: str = "poll") -> Poll:
         await self.throttle.before_poll()

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from batchgen.edges.sinks import MetadataWriter
 from batchgen.edges.storage import Store
 from batchgen.engine.follow import Follower
 from batchgen.engine.inflight import InFlight
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver, Outcomes
 from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.storing import StoreStage
@@ -118,13 +120,10 @@ class Engine:
         self.outcomes = Outcomes(ledger, self.stats, self.stop)
         rand = seeded_rand(config.seed)
         self.retry = Retry(self.clock, self.throttle, self.outcomes, config.backoff, rand)
-        self.follower = Follower(
-            api, self.throttle, self.stats, ledger, self.schedule, self.retry, config.retention
-        )
+        kit = Kit(self.throttle, ledger, self.retry)
+        self.follower = Follower(api, kit, self.schedule, config.retention)
         self.storing = StoreStage(api, self.retry, config.price_per_image)
-        self.sync_stage = SyncStage(
-            api, self.throttle, ledger, self.stats, self.retry, self.inflight, self._admit
-        )
+        self.sync_stage = SyncStage(api, kit, self.inflight, self._sending)
 
     def stop(self, reason: str) -> None:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
@@ -247,13 +246,17 @@ class Engine:
 
     async def _submit(self, job: Job) -> Submitted:
         """POST until accepted (the request id is then durable)."""
-        tries = Tries(job, "submit", fail_kind="invalid")
-        return await self.retry.run(tries, lambda: self._submit_once(job, tries.attempts))
+        return await self.retry.run(Tries.paid(job), partial(self._submit_once, job))
 
-    async def _submit_once(self, job: Job, attempt: int) -> Submitted | Failure:
+    async def _sending(self, job: Job, attempt: int, kind: str) -> None:
+        """Before a call that may cost a job: admission (token, budget, stop), then its intent
+        durable in the ledger, then it counts as a call of `kind`."""
         await self._admit(job)
         await self.ledger.append("intent", job=job.id, attempt=attempt)
-        self.stats.calls["submit"] += 1
+        self.stats.calls[kind] += 1
+
+    async def _submit_once(self, job: Job, attempt: int) -> Submitted | Failure:
+        await self._sending(job, attempt, "submit")
         try:
             request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
         except (ApiError, TransportError) as exc:

@@ -57,6 +57,12 @@ class Tries:
         self.request = request
         self.streak = Streak(since=since)
 
+    @classmethod
+    def paid(cls, job: Job) -> Tries:
+        """A call that may cost a job (a submit, a sync call): counted against the rate limit,
+        and a refusal fails the job as `invalid`."""
+        return cls(job, "submit", fail_kind="invalid")
+
     @property
     def attempts(self) -> int:
         return self.streak.attempts
@@ -80,10 +86,11 @@ class Retry:
         self.backoff = backoff
         self.rand = rand
 
-    async def run(self, tries: Tries, once: Callable[[], Awaitable[T | Failure]]) -> T:
-        """Call `once` until it returns a result (not a `Failure`); each failure is `failed`."""
+    async def run(self, tries: Tries, once: Callable[[int], Awaitable[T | Failure]]) -> T:
+        """Call `once(attempt)` (0-based) until it returns a result, not a `Failure`; each
+        failure is `failed` (which returns to try again, or ends the job)."""
         while True:
-            outcome = await once()
+            outcome = await once(tries.attempts)
             if not isinstance(outcome, Failure):
                 return outcome
             await self.failed(tries, outcome)

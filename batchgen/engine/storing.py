@@ -86,7 +86,7 @@ class StoreStage:
         assert output is not None
         tries = Tries(job, "media", request=request, since=self.retry.clock.now())
 
-        async def once() -> Fetched | Failure:
+        async def once(_attempt: int) -> Fetched | Failure:
             try:
                 if job.params.get("base64") is True:
                     data = decode_base64(output)

@@ -9,20 +9,19 @@ flight (`InFlight`: reservations and acceptance times), and the one retry primit
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from batchgen.core.errors import ApiError, TransportError
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Failure, failure_of
 from batchgen.core.resume import Work
-from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted, SyncImage
-from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.sinks import ImageInfo, InvalidImage
 from batchgen.engine.inflight import InFlight
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver
-from batchgen.engine.retry import Retry, Tries
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.retry import Tries
 from batchgen.engine.writer import checked
 
 __all__ = ["SyncCalls", "SyncStage"]
@@ -42,47 +41,37 @@ class SyncStage:
     def __init__(
         self,
         api: SyncCalls,
-        throttle: Throttle,
-        ledger: LedgerWriter,
-        stats: RunStats,
-        retry: Retry,
+        kit: Kit,
         inflight: InFlight,
-        admit: Callable[[Job], Awaitable[None]],
+        sending: Callable[[Job, int, str], Awaitable[None]],
     ) -> None:
         self.api = api
-        self.throttle = throttle
-        self.ledger = ledger
-        self.stats = stats
-        self.retry = retry
+        self.kit = kit
         self.inflight = inflight
-        self.admit = admit
+        self.sending = sending  # the engine's admission + intent, as for a submit
 
     async def run(self, work: Work) -> Fetched:
         """One blocking POST /v1 per attempt. Only a 200 is billed, so any other answer is
         retried per policy; a lost answer may have been billed and is not retried (the job
         fails as `unknown`, and a rerun with --retry-failed redoes it)."""
-        job = work.job
         if work.ambiguous:
-            self.stats.possible_double_charges += 1
+            self.kit.stats.possible_double_charges += 1
         # Counted against the rate limit like a submit; a refusal fails the job as `invalid`.
-        tries = Tries(job, "submit", fail_kind="invalid")
-        return await self.retry.run(tries, lambda: self._once(job, tries.attempts))
+        return await self.kit.retry.run(Tries.paid(work.job), partial(self._once, work.job))
 
     async def _once(self, job: Job, attempt: int) -> Fetched | Failure:
-        await self.admit(job)
-        await self.ledger.append("intent", job=job.id, attempt=attempt)
-        self.stats.calls["sync"] += 1
+        await self.sending(job, attempt, "sync")
         self.inflight.accepted(job.id)  # a blocking call is a job in flight, and a reservation
-        outcomes = self.retry.outcomes
+        throttle, outcomes = self.kit.throttle, self.kit.outcomes
         try:
             try:
-                answer = await self.throttle.submit(self.api.run_sync(job.model, dict(job.params)))
+                answer = await throttle.submit(self.api.run_sync(job.model, dict(job.params)))
             except BaseException:
                 self.inflight.forgotten(job.id)
                 raise
             info = await checked(answer.data, job)
         except (ApiError, TransportError) as exc:
-            await self.throttle.probe_result(False)
+            await throttle.probe_result(False)
             if isinstance(exc, TransportError) and exc.maybe_sent:
                 await outcomes.unknown(job, exc.message)
                 error = f"answer lost, maybe billed: {exc.message}"
@@ -92,7 +81,7 @@ class SyncStage:
         except InvalidImage as exc:  # billed, but unusable: the server's fault, not retried
             await outcomes.fail(job, "bad_image", f"the image is invalid: {exc}", None)
             raise JobOver from None
-        await self.throttle.probe_result(True)
+        await throttle.probe_result(True)
         metrics = {"inference_time": answer.generation_time, "cost": answer.cost}
         poll = Poll(
             "COMPLETED",
