@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Final
 
+from batchgen.core.inputs import InputRef
 from batchgen.core.templates import spec_problem
 
 __all__ = [
@@ -96,6 +97,7 @@ class Job:
     repeat_index: int = 0
     source: SourceRef = SourceRef("<memory>", None)
     seed_resolved: bool = False  # True when batchgen chose the seed (the manifest said -1/absent)
+    inputs: tuple[InputRef, ...] = ()  # local image files, sent as uploaded URLs (core/inputs.py)
 
     @property
     def seed(self) -> int | None:

@@ -13,17 +13,20 @@ set by an entry is an error (the sweep over it would silently collapse into dupl
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from batchgen.core.errors import ManifestProblem, ProblemLog
+from batchgen.core.inputs import InputRef, identity_params
 from batchgen.core.jobs import Job, explicit_id_problem
 from batchgen.core.templates import TemplateError, placeholders, render
 from batchgen.manifest.entries import ABSENT, Entry, RawRow, entry_from, row_label
 from batchgen.manifest.identity import JobIds, build_job
+from batchgen.manifest.inputs import InputChecker
 from batchgen.manifest.plainrows import check_row
 from batchgen.manifest.render import render_params, validate_params
 from batchgen.manifest.sweep import Sweep
-from batchgen.models.registry import schema_for
+from batchgen.models.registry import ModelSchema, schema_for
 
 __all__ = ["Expander"]
 
@@ -59,6 +62,7 @@ class Expander:
         # False: only check, identify and count jobs, build none (scan() past its sample).
         self.build_jobs = True
         self._ids = JobIds(log)
+        self._inputs = InputChecker()
         small = sweep.size <= 10_000
         self._grid = list(sweep.combinations()) if small else None
 
@@ -77,16 +81,32 @@ class Expander:
                             self.count += checked
                             continue
                         model, schema, params, annotations, explicit, repeat = checked
+                        refs: tuple[InputRef, ...] | None = ()
+                        if schema is not None and schema.slots:
+                            refs = self._row_inputs(file, line, obj, schema, params)
+                        if refs is None:
+                            self.count += repeat
+                            continue
+                        id_params = identity_params(params, refs)
                         for r in range(repeat):
                             self.count += 1
                             if self.count > self.max_jobs:
                                 raise _TooManyJobsError
                             job_id = self._ids.identify(
-                                model, params, explicit, r, file, line, line
+                                model, id_params, explicit, r, file, line, line
                             )
                             if job_id is not None and self.build_jobs:
                                 yield build_job(
-                                    job_id, model, schema, params, annotations, {}, r, file, line
+                                    job_id,
+                                    model,
+                                    schema,
+                                    params,
+                                    annotations,
+                                    {},
+                                    r,
+                                    file,
+                                    line,
+                                    refs,
                                 )
                         continue
                     file, line, obj = entry
@@ -185,6 +205,14 @@ class Expander:
         annotations = {k: v for k, v in rendered.items() if k[:1] == "_"}
         variables = {k: merged[k] for k in consumed}
         validate_params(schema, params, rendered, locate, problem)
+        refs: tuple[InputRef, ...] = ()
+        if schema is not None and schema.slots:
+            refs, bad = self._inputs.resolve(
+                schema, params, lambda key: Path(locate(key)[0]).parent
+            )
+            for bad_input in bad:
+                at = locate(bad_input.slot)[2]
+                problem(bad_input.slot, bad_input.value, bad_input.message, shared=at)
         for p, shared in problems:
             self.log.add(p, once=shared)
         if problems:
@@ -196,11 +224,39 @@ class Expander:
             self.count += 1
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
-            job_id = self._ids.identify(model, params, explicit, r, entry.file, entry.line, id_line)
+            job_id = self._ids.identify(
+                model, identity_params(params, refs), explicit, r, entry.file, entry.line, id_line
+            )
             if job_id is not None and self.build_jobs:
                 yield build_job(
-                    job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
+                    job_id,
+                    model,
+                    schema,
+                    params,
+                    annotations,
+                    variables,
+                    r,
+                    entry.file,
+                    entry.line,
+                    refs,
                 )
+
+    def _row_inputs(
+        self,
+        file: str,
+        line: int,
+        obj: dict[str, Any],
+        schema: ModelSchema,
+        params: dict[str, Any],
+    ) -> tuple[InputRef, ...] | None:
+        """The local inputs of a plain JSONL row (paths start at the JSONL file's folder), or
+        None after logging each bad one at the row's line."""
+        refs, bad = self._inputs.resolve(schema, params, lambda _key: Path(file).parent)
+        for p in bad:
+            self.log.add(
+                ManifestProblem(file, line, row_label(line, obj), p.slot, p.value, p.message)
+            )
+        return None if bad else refs
 
 
 def _short(value: Any, limit: int = 24) -> str:

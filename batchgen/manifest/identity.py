@@ -7,10 +7,12 @@ a job, so a million-row manifest can still be checked for duplicates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from batchgen.core.digests import DigestMap, digest64
 from batchgen.core.errors import ManifestProblem, ProblemLog
+from batchgen.core.inputs import InputRef
 from batchgen.core.jobs import (
     Job,
     SourceRef,
@@ -37,7 +39,7 @@ class JobIds:
     def identify(
         self,
         model: str,
-        params: dict[str, Any],
+        params: Mapping[str, Any],
         explicit: Any,
         r: int,
         file: str,
@@ -85,6 +87,7 @@ def build_job(
     r: int,
     file: str,
     line: int,
+    inputs: tuple[InputRef, ...] = (),
 ) -> Job:
     sent = params
     wants_seed = "seed" in params if schema is None else "seed" in schema.params
@@ -100,4 +103,5 @@ def build_job(
         repeat_index=r,
         source=SourceRef(file, line),
         seed_resolved=resolved,
+        inputs=inputs,
     )

@@ -15,14 +15,17 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from batchgen.core.errors import NO_VALUE, ManifestProblem, ProblemLog
 from batchgen.manifest.yamlload import LineDict, LineList
 
-__all__ = ["ZIP_KEY", "Axis", "Sweep", "parse_sweep"]
+__all__ = ["GLOB_KEY", "ZIP_KEY", "Axis", "Sweep", "glob_points", "parse_sweep"]
 
 ZIP_KEY: Final = "zip"
+GLOB_KEY: Final = "glob"
+MAX_GLOB_FILES: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,43 @@ def parse_sweep(data: Any, file: str, line: int, log: ProblemLog) -> Sweep:
         if not isinstance(key, str):
             problem(at, str(key), NO_VALUE, "sweep keys must be names")
             continue
+        if isinstance(value, LineDict) and GLOB_KEY in value:
+            files = glob_points(value, file, at, f"sweep.{key}", log)
+            if files:
+                axes.append(Axis((key,), tuple((f,) for f in files), (at,) * len(files)))
+            continue
         points, lines = _points(value, at)
         if not points:
             problem(at, f"sweep.{key}", value, "is an empty list: the sweep would make no jobs")
             continue
         axes.append(Axis((key,), tuple((p,) for p in points), tuple(lines)))
     return Sweep(tuple(axes))
+
+
+def glob_points(value: LineDict, file: str, line: int, field: str, log: ProblemLog) -> list[str]:
+    """`{glob: "inputs/*.png"}`: the matching files, sorted, as paths relative to the manifest's
+    folder (so the jobs' values, and the manifest, stay movable). A pattern that matches nothing
+    is a problem: a typo would otherwise run an empty (or smaller) batch."""
+    pattern = value.get(GLOB_KEY)
+    extra = sorted(str(k) for k in value if k != GLOB_KEY)
+    if extra or not isinstance(pattern, str) or not pattern.strip():
+        message = "must be {glob: 'folder/*.png'}: one pattern relative to the manifest's folder"
+        log.add(ManifestProblem(file, line, None, field, dict(value), message))
+        return []
+    base = Path(file).parent
+    if Path(pattern).is_absolute():
+        found = sorted(p for p in Path(pattern).parent.glob(Path(pattern).name) if p.is_file())
+        names = [str(p) for p in found]
+    else:
+        names = sorted(p.relative_to(base).as_posix() for p in base.glob(pattern) if p.is_file())
+    if not names:
+        message = f"matches no file (looked in {base / pattern})"
+        log.add(ManifestProblem(file, line, None, field, pattern, message))
+    elif len(names) > MAX_GLOB_FILES:
+        message = f"matches {len(names):,} files, more than {MAX_GLOB_FILES:,}"
+        log.add(ManifestProblem(file, line, None, field, pattern, message))
+        return []
+    return names
 
 
 def _zip_axis(group: Any, line: int, file: str, log: ProblemLog) -> Axis | None:
