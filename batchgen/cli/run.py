@@ -49,6 +49,8 @@ __all__ = ["run"]
     help="File holding the API key (default: $SEGMIND_API_KEY).",
 )
 @click.option("--emulator", is_flag=True, help="Run against the built-in emulator (no key needed).")
+@click.option("--upload-url", help="Host for input uploads (default: Segmind's storage host; "
+              "with --base-url or --emulator, the API's own origin).")  # fmt: skip
 @click.option("--retry-failed", is_flag=True, help="Run again the jobs that failed before.")
 @click.option(
     "--budget-usd", type=click.FloatRange(min=0), help="Stop submitting before spend passes this."
@@ -97,6 +99,7 @@ def run(
     count_polls: bool | None,
     key_file: Path | None,
     emulator: bool,
+    upload_url: str | None,
     retry_failed: bool,
     budget_usd: float | None,
     quiet: bool,
@@ -152,6 +155,7 @@ def run(
                 status_interval=status_interval,
                 media=MediaLimits(allow_private=private_media),
                 watch=beside.attach if beside is not None else None,
+                upload_url=upload_url,
                 **scaling,
             )
         )

@@ -190,6 +190,14 @@ class ApiClient:
             generation_time=_number(headers.get(V1_HEADERS["generation_time"]), float),
         )
 
+    async def post_json(self, url: str, body: Any, deadline: float) -> tuple[int, Any]:
+        """One credentialed POST to `url` (the API or the upload host only: the caller's URL
+        carries the key), answered as (status, JSON or text). For `uploads.upload_files`."""
+        answer = await self._send("POST", url, json_body=body, deadline=deadline)
+        if not 200 <= answer.status < 300:
+            raise self._api_error(answer)
+        return answer.status, answer.json()
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _on_api_origin(self, url: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,7 @@ from batchgen.core.budget import Reservations, unaffordable
 from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, LedgerError, TransportError
+from batchgen.core.inputs import sent_params
 from batchgen.core.jobs import Job
 from batchgen.core.policy import (
     Backoff,
@@ -45,6 +46,7 @@ from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.sinks import MetadataWriter
 from batchgen.edges.storage import Store
+from batchgen.edges.uploads import Poster
 from batchgen.engine.follow import Follower
 from batchgen.engine.inflight import InFlight
 from batchgen.engine.kit import Kit
@@ -53,6 +55,7 @@ from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.storing import StoreStage
 from batchgen.engine.syncpath import SyncStage
 from batchgen.engine.throttle import Throttle
+from batchgen.engine.uploading import UploadStage
 from batchgen.engine.writer import ImageWriter
 from batchgen.models.registry import DEFAULT_MODEL, typical_seconds_of
 
@@ -92,6 +95,8 @@ class EngineConfig:
     budget_usd: float | None = None  # stop submitting before projected spend passes this
     spent_before: float = 0.0  # USD spent on this output folder by earlier runs
     store: Store | None = None  # where images go (None: the folder `out_dir`)
+    upload_root: str | None = None  # where local inputs are uploaded (edges/uploads.py)
+    uploaded: Mapping[str, str] = field(default_factory=dict)  # sha256 -> URL, from the ledger
 
 
 class Engine:
@@ -124,6 +129,12 @@ class Engine:
         self.follower = Follower(api, kit, self.schedule, config.retention)
         self.storing = StoreStage(api, self.retry, config.price_per_image)
         self.sync_stage = SyncStage(api, kit, self.inflight, self._sending)
+        poster = api if isinstance(api, Poster) else None
+        self.uploads = (
+            UploadStage(poster, config.upload_root, kit, config.uploaded, lambda: self.stopping)
+            if poster is not None and config.upload_root
+            else None
+        )
 
     def stop(self, reason: str) -> None:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
@@ -245,8 +256,15 @@ class Engine:
         raise JobOver
 
     async def _submit(self, job: Job) -> Submitted:
-        """POST until accepted (the request id is then durable)."""
-        return await self.retry.run(Tries.paid(job), partial(self._submit_once, job))
+        """Upload its inputs (once per content), then POST until accepted (the request id is
+        then durable)."""
+        params = dict(job.params)
+        if job.inputs:
+            if self.uploads is None:
+                await self.outcomes.fail(job, "upload", "no upload host for local inputs", None)
+                raise JobOver
+            params = sent_params(job.params, job.inputs, await self.uploads.urls_for(job))
+        return await self.retry.run(Tries.paid(job), partial(self._submit_once, job, params))
 
     async def _sending(self, job: Job, attempt: int, kind: str) -> None:
         """Before a call that may cost a job: admission (token, budget, stop), then its intent
@@ -255,10 +273,12 @@ class Engine:
         await self.ledger.append("intent", job=job.id, attempt=attempt)
         self.stats.calls[kind] += 1
 
-    async def _submit_once(self, job: Job, attempt: int) -> Submitted | Failure:
+    async def _submit_once(
+        self, job: Job, params: dict[str, Any], attempt: int
+    ) -> Submitted | Failure:
         await self._sending(job, attempt, "submit")
         try:
-            request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
+            request = await self.throttle.submit(self.api.submit(job.model, dict(params)))
         except (ApiError, TransportError) as exc:
             await self.throttle.probe_result(False)
             if maybe_billed(exc):

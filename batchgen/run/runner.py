@@ -31,6 +31,7 @@ from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.storage import Store
+from batchgen.edges.uploads import upload_root_for
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
@@ -114,6 +115,7 @@ async def run_manifest(
     storage_options: Mapping[str, Any] | None = None,
     media: MediaLimits | None = None,
     watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None,
+    upload_url: str | None = None,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
@@ -206,6 +208,10 @@ async def run_manifest(
                         (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
                         settings.price_for(schema),
                     ),
+                    upload_root=upload_root_for(
+                        upload_url, base_url, api_given=base_url != DEFAULT_API_ROOT
+                    ),
+                    uploaded=past.uploads,
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
