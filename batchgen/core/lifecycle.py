@@ -64,6 +64,8 @@ class LedgerJob:
     failure: str | None = None  # kind: error, for FAILED
     ambiguous: int = 0  # submits whose answer was lost (`unknown` events, crashes): see above
     attempts: int = 0
+    # The job's other images ((file, sha256), index 1..) when it made several (max_images).
+    more_files: tuple[tuple[str, str], ...] = ()
     # Replay's bookkeeping, not a fact about the job (so not compared): the run whose `intent`
     # is still unanswered, -1 if none.
     open_intent_run: int = field(default=-1, compare=False, repr=False)
@@ -167,6 +169,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 value = record.get("t")
                 job.completed_at = value if type(value) is float else _number(value)
                 job.completed_line = number
+                files = record.get("files")
+                job.more_files = _more_files(files) if type(files) is list else ()
                 metrics = record.get("metrics")
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None
@@ -222,6 +226,13 @@ def _damage(number: int, raw: bytes, exc: ValueError) -> LedgerDamage:
     if not raw.strip():
         return LedgerDamage(number, "empty line")
     return LedgerDamage(number, f"not a ledger record ({exc})")
+
+
+def _more_files(files: list[Any]) -> tuple[tuple[str, str], ...]:
+    """(file, sha256) of images 1.. of a `completed` record's `files` (image 0 is `file`)."""
+    return tuple(
+        (str(f.get("file")), str(f.get("sha256"))) for f in files[1:] if isinstance(f, dict)
+    )
 
 
 def _text(value: Any) -> str | None:

@@ -136,6 +136,7 @@ class Poll:
     error: str | None = None
     seed: int | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()  # every image URL when the answer lists several (max_images)
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,21 @@ def parse_poll(status: int, body: Any) -> Poll | None:
         else None,
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         metrics=metrics if isinstance(metrics, Mapping) else {},
+        outputs=_image_urls(body) if state == "COMPLETED" else (),
     )
+
+
+def _image_urls(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every image URL of a result that lists several (`output: [...]` or `images: [{url}]`);
+    () for a single `output` string, which `Poll.output` holds."""
+    output = body.get("output")
+    if isinstance(output, list):
+        return tuple(u for u in output if isinstance(u, str) and u)
+    images = body.get("images")
+    if isinstance(images, list):
+        urls = (i.get("url") for i in images if isinstance(i, Mapping))
+        return tuple(u for u in urls if isinstance(u, str) and u)
+    return ()
 
 
 def _first_image_url(body: Mapping[str, Any]) -> str | None:

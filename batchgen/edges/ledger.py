@@ -14,7 +14,9 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
     unknown    {job, error}                               submit sent, answer lost: maybe billed
     expired    {job, request_id}                          the server forgot it: resubmitting
     completed  {job, request_id, file, sha256, bytes, format, seed, metrics, output, row}
-               (`row` is the job's metadata.jsonl row, rebuilt from here after a crash)
+               (`row` is the job's metadata.jsonl row, rebuilt from here after a crash; a job
+               with several images adds `files` [{file, sha256}] and `rows`, one per image,
+               `asked`, and no `output`: a lost file is re-fetched through the request)
     failed     {job, kind, error, request_id?, row?}   kind: server|invalid|gave_up|download|expired
                (`row`: id, model, params and annotations, so grids can place a failed cell)
     released   {job, reason}                              the run stopped before this job ended
@@ -185,9 +187,11 @@ def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number in wanted:
-                row = json.loads(raw).get("row")
-                if isinstance(row, dict):
-                    yield row
+                record = json.loads(raw)
+                rows = record.get("rows")  # a job with several images: one row each
+                for row in rows if isinstance(rows, list) else [record.get("row")]:
+                    if isinstance(row, dict):
+                        yield row
 
 
 @contextlib.contextmanager

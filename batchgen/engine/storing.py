@@ -20,6 +20,7 @@ from batchgen.edges.sinks import ImageInfo, InvalidImage
 from batchgen.engine.outcomes import JobOver
 from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.writer import ImageWriter, checked
+from batchgen.models.registry import schema_for
 
 __all__ = ["REFETCH_TRIES", "Downloads", "StoreStage"]
 
@@ -67,10 +68,20 @@ class StoreStage:
         """Get the bytes (retrying per policy), check them, and hand them to the writer."""
         assert self.writer is not None, "the engine sets the writer before any job runs"
         clock = self.retry.clock
-        if fetched is None:
-            fetched = await self._fetch(job, request, poll)
+        schema = schema_for(job.model)
+        asked = schema.outputs_for(job.params) if schema is not None else 1
+        urls = poll.outputs
         try:
-            await self.writer.write(job, request, poll, *fetched)
+            if fetched is None and (len(urls) > 1 or asked > 1) and urls:
+                images = [await self._fetch(job, request, poll, url) for url in urls]
+                if len(images) < asked:  # the model may return fewer ("at most max_images")
+                    self.stats.fewer_images += 1
+                    log.warning("%s asked for %d images, got %d", job.id, asked, len(images))
+                await self.writer.write_all(job, request, poll, images, asked)
+            else:
+                if fetched is None:
+                    fetched = await self._fetch(job, request, poll, poll.output)
+                await self.writer.write(job, request, poll, *fetched)
         except OSError as exc:  # disk full, permissions: nothing more can be stored
             # The job stays "submitted" in the ledger, so a rerun re-attaches and downloads it.
             outcomes = self.retry.outcomes
@@ -81,8 +92,7 @@ class StoreStage:
         self.stats.complete(job_cost(poll.metrics, self.price_per_image), dict(poll.metrics), total)
         log.info("done %s (request %s)", job.id, request.request_id)
 
-    async def _fetch(self, job: Job, request: Submitted, poll: Poll) -> Fetched:
-        output = poll.output
+    async def _fetch(self, job: Job, request: Submitted, poll: Poll, output: str | None) -> Fetched:
         assert output is not None
         tries = Tries(job, "media", request=request, since=self.retry.clock.now())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from batchgen.core.jobs import Job, output_name
 from batchgen.core.metadata import metadata_row
@@ -61,6 +62,35 @@ class ImageWriter:
             row=row,
         )
         await self.metadata.append(row)
+
+    async def write_all(
+        self, job: Job, request: Submitted, poll: Poll, images: list[tuple[bytes, ImageInfo]],
+        asked: int,
+    ) -> None:  # fmt: skip
+        """A job's several images as `{id}-{k}.{ext}`, every one stored before the one
+        `completed` record that names them all (so a crash leaves the job incomplete, and its
+        request is polled again for the missing ones), then one metadata row each."""
+        files: list[dict[str, str]] = []
+        rows: list[dict[str, Any]] = []
+        for k, (data, info) in enumerate(images):
+            name = output_name(job, info.extension, self.filename)
+            relative = name.with_name(f"{name.stem}-{k}{name.suffix}").as_posix()
+            if self.parts is not None:
+                relative = f"{self.parts.take()}/{relative}"
+            await self.store.put(relative, data, info.sha256)
+            files.append({"file": relative, "sha256": info.sha256})
+            row = metadata_row(job, relative, request.request_id, poll)
+            row["index"] = k
+            rows.append(row)
+        seed = job.seed if job.seed is not None else poll.seed
+        await self.ledger.append(
+            "completed", job=job.id, request_id=request.request_id, file=files[0]["file"],
+            sha256=files[0]["sha256"], bytes=sum(i.size for _, i in images),
+            format=images[0][1].format, seed=seed, metrics=dict(poll.metrics), output=None,
+            files=files, asked=asked, row=rows[0], rows=rows,
+        )  # fmt: skip
+        for row in rows:
+            await self.metadata.append(row)
 
 
 def expected_format(job: Job) -> str | None:

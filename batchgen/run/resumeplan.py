@@ -106,12 +106,12 @@ def intact_jobs(past: Replay, store: Store, workers: int = 16) -> set[str]:
     Checked up front and in threads: each check hashes a file or asks the object store (a HEAD),
     and a long run of them inside the producer would stall every job already in flight."""
     todo = [
-        (job_id, job.file, job.sha256)
+        (job_id, ((job.file, job.sha256), *job.more_files))
         for job_id, job in past.jobs.items()
         if job.state is State.COMPLETED and job.file is not None
     ]
     with ThreadPoolExecutor(workers) as pool:
-        flags = pool.map(lambda item: store.intact(item[1], item[2]), todo)
+        flags = pool.map(lambda item: all(store.intact(f, h) for f, h in item[1]), todo)
         return {item[0] for item, ok in zip(todo, flags, strict=True) if ok}
 
 
