@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputRef", "identity_params", "sent_params"]
+__all__ = ["InputRef", "identity_params", "input_columns", "sent_params"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,39 @@ class InputRef:
     def token(self) -> str:
         """What stands for the file in the job's identity."""
         return "sha256:" + self.sha256
+
+    @property
+    def copy_name(self) -> str:
+        """Where the output folder keeps a copy (by content: one per distinct file), so the
+        paired dataset does not depend on the input folder staying where it was."""
+        suffix = {"image/jpeg": ".jpg"}.get(self.mime, "." + self.mime.split("/")[-1])
+        return f"inputs/{self.sha256[:20]}{suffix}"
+
+
+def input_columns(refs: Sequence[InputRef]) -> dict[str, Any]:
+    """A metadata row's input columns: the first input flat, every input in `inputs`.
+
+    `input_file_name` is the copy in the output folder: `datasets`' imagefolder reads any
+    `*_file_name` column as a second image column (`input`), so the folder loads as pairs.
+    `input_name` is the file's own name as the manifest named it, `input_sha256` its content.
+    """
+    if not refs:
+        return {}
+    first = refs[0]
+    columns: dict[str, Any] = {
+        "input_file_name": first.copy_name,
+        "input_name": first.name,
+        "input_sha256": first.sha256,
+    }
+    columns["inputs"] = [
+        {"slot": r.slot, "index": r.index, "name": r.name, "sha256": r.sha256,
+         "copy": r.copy_name}
+        for r in refs
+    ]  # fmt: skip
+    for ref in refs:
+        if ref.columns:
+            columns.update({k: v for k, v in ref.columns.items() if k not in columns})
+    return columns
 
 
 def _replace(params: Mapping[str, Any], refs: Sequence[InputRef], value_of: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchgen.core.inputs import input_columns
 from batchgen.core.jobs import Job
 from batchgen.core.wire import Poll
 
@@ -21,12 +22,27 @@ def metadata_row(job: Job, file_name: str, request_id: str, poll: Poll) -> dict[
     if "seed" not in job.params and poll.seed is not None:
         row["seed"] = poll.seed  # a pass-through model resolved it: record what it reports
     row.update({k: v for k, v in job.annotations.items()})
+    if job.inputs:
+        _inputs_in(row, job)
+    elif "image" in row:  # a URL input named like imagefolder's own column: moved aside
+        row["image_url"] = row.pop("image")
     row["request_id"] = request_id
     for key in ("inference_time", "cost"):
         value = poll.metrics.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             row[key] = value
     return row
+
+
+def _inputs_in(row: dict[str, Any], job: Job) -> None:
+    """An edit's inputs as columns (core/inputs.input_columns) instead of their paths: a slot
+    named `image` would hide imagefolder's own `image` column (the output)."""
+    local = {ref.slot for ref in job.inputs}
+    for slot in local:
+        row.pop(slot, None)
+    if "image" in row:
+        row["image_url"] = row.pop("image")
+    row.update(input_columns(job.inputs))
 
 
 def job_row(job: Job) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from the ledger after every run, so a crash between the two costs nothing).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from batchgen.edges.storage import LocalStore, Store
 from batchgen.models.registry import schema_for
 
 __all__ = ["ImageWriter", "checked", "expected_format"]
+
+log = logging.getLogger("batchgen")
 
 
 class ImageWriter:
@@ -37,11 +41,30 @@ class ImageWriter:
         self.ledger = ledger
         self.metadata = metadata
         self.parts = parts  # large runs: images go into data/NNNNN/ subfolders
+        self._inputs_kept: set[str] = set()  # sha256 of inputs copied into the folder
+
+    async def keep_inputs(self, job: Job) -> None:
+        """Copy the job's local inputs into the folder (`inputs/`, by content, once each) before
+        its first image is recorded, so every metadata row's `input_file_name` exists."""
+        for ref in job.inputs:
+            if ref.sha256 in self._inputs_kept:
+                continue
+            if not await asyncio.to_thread(self.store.intact, ref.copy_name, ref.sha256):
+                try:
+                    data = await asyncio.to_thread(Path(ref.path).read_bytes)
+                except OSError:
+                    data = b""
+                if hashlib.sha256(data).hexdigest() != ref.sha256:  # moved or edited since
+                    log.warning("input %s changed; its copy is not kept", ref.path)
+                    continue
+                await self.store.put(ref.copy_name, data, ref.sha256)
+            self._inputs_kept.add(ref.sha256)
 
     async def write(
         self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
     ) -> None:
         """Store a verified image atomically, then record it in the ledger and the metadata."""
+        await self.keep_inputs(job)
         relative = output_name(job, info.extension, self.filename).as_posix()
         if self.parts is not None:
             relative = f"{self.parts.take()}/{relative}"
@@ -70,6 +93,7 @@ class ImageWriter:
         """A job's several images as `{id}-{k}.{ext}`, every one stored before the one
         `completed` record that names them all (so a crash leaves the job incomplete, and its
         request is polled again for the missing ones), then one metadata row each."""
+        await self.keep_inputs(job)
         files: list[dict[str, str]] = []
         rows: list[dict[str, Any]] = []
         for k, (data, info) in enumerate(images):

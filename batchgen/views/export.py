@@ -1,9 +1,10 @@
 """`batchgen export DIR --parquet OUT`: the run's images and metadata as one Parquet file.
 
 One file is easier to move, upload or load than tens of thousands of small ones. Images are
-embedded as bytes in an `image` column shaped like `datasets`' Image feature ({bytes, path}),
-and the schema carries `datasets`' feature metadata, so `load_dataset("parquet", ...)` gives
-decoded images and typed columns; any other Parquet reader sees plain columns.
+embedded as bytes in an `image` column (an edit's input in an `input` column) shaped like
+`datasets`' Image feature ({bytes, path}), and the schema carries `datasets`' feature metadata,
+so `load_dataset("parquet", ...)` gives decoded images and typed columns; any other Parquet
+reader sees plain columns.
 
 pyarrow is an optional extra (`batchgen[export]`): importing this module without it raises
 ImportError, which the CLI turns into an install hint. Rows are written in batches so a large
@@ -25,6 +26,10 @@ from batchgen.views.rundata import RunData, image_path
 __all__ = ["BATCH_ROWS", "write_parquet"]
 
 BATCH_ROWS: Final = 256
+# An edit job's input (metadata row `input_file_name`, its copy in the folder) becomes the
+# `input` image column, as `datasets`' imagefolder names it from the same row.
+INPUT_KEY: Final = "input_file_name"
+INPUT_COLUMN: Final = "input"
 _DTYPES: Final = {"int64": "int64", "double": "float64", "string": "string", "bool": "bool"}
 
 
@@ -37,19 +42,29 @@ def _rows(data: RunData) -> Iterator[dict[str, Any]]:
             continue
         row = dict(item.row)
         row["image"] = {"bytes": path.read_bytes(), "path": item.file}
+        source = row.pop(INPUT_KEY, None)  # an edit's input: the second image column
+        if isinstance(source, str):
+            found = image_path(data.folder, source)
+            if found is not None and found.is_file():
+                row[INPUT_COLUMN] = {"bytes": found.read_bytes(), "path": source}
         yield row
 
 
 def _schema(rows: list[dict[str, Any]], names: list[str]) -> pa.Schema:
-    """Column types from all rows (images aside), plus the metadata that marks `image`."""
+    """Column types from all rows (images aside), plus the metadata that marks the images."""
+    paired = INPUT_KEY in names
+    names = [n for n in names if n != INPUT_KEY]
     table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows])
     table = table.append_column("image", pa.array([None] * len(rows), pa.null()))
+    if paired:
+        table = table.append_column(INPUT_COLUMN, pa.array([None] * len(rows), pa.null()))
     fields = []
     features: dict[str, Any] = {}
     for field in table.schema:
-        if field.name == "image":
-            field = pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
-            features["image"] = {"_type": "Image"}
+        if field.name in ("image", INPUT_COLUMN) and str(field.type) == "null":
+            image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+            field = pa.field(field.name, image)
+            features[field.name] = {"_type": "Image"}
         else:
             dtype = _DTYPES.get(str(field.type))
             if dtype is None:  # nested or null: keep it as JSON text, readable anywhere

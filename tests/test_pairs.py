@@ -1,0 +1,69 @@
+"""A paired dataset out (issue 18, deliverable 7): an edit run's folder loads in `datasets` with
+the input beside each output, from imagefolder and from `batchgen export --parquet`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+from PIL import Image
+
+from batchgen.run.runner import run_manifest
+from batchgen.views.export import write_parquet
+from batchgen.views.rundata import load_run
+
+EDIT = """\
+model: qwen-image-edit
+rpm: 6000
+sweep:
+  image: {glob: "photos/*.png"}
+  prompt: ["make it winter", "make it night"]
+"""
+
+
+async def edit_folder(tmp_path: Path, emu: Any) -> Path:
+    (tmp_path / "photos").mkdir()
+    for i, color in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+        Image.new("RGB", (48, 32), color).save(tmp_path / "photos" / f"p{i}.png", format="PNG")
+    (tmp_path / "edit.yaml").write_text(EDIT, encoding="utf-8")
+    result = await run_manifest(
+        tmp_path / "edit.yaml", api_key=emu.config.keys[0], base_url=emu.base_url,
+        out=tmp_path / "out", quiet=True, expect_seconds=0.05,
+    )  # fmt: skip
+    assert result.exit_code == 0
+    return tmp_path / "out"
+
+
+async def test_rows_name_their_inputs_and_the_folder_loads_as_pairs(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    out = await edit_folder(tmp_path, await start_emulator())
+    rows = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    assert sorted({r["input_name"] for r in rows}) == ["p0.png", "p1.png", "p2.png"]
+    assert len(list((out / "inputs").iterdir())) == 3  # one copy per distinct input
+    for row in rows:
+        assert row["input_file_name"] == f"inputs/{row['input_sha256'][:20]}.png"
+        assert row["inputs"][0]["name"] == row["input_name"]
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(out), split="train")
+    assert len(loaded) == 6
+    assert isinstance(loaded.features["image"], datasets.Image)
+    assert isinstance(loaded.features["input"], datasets.Image)
+    first = loaded[0]
+    assert first["input"].size == (48, 32)
+
+
+async def test_export_parquet_writes_input_and_output_image_columns(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    out = await edit_folder(tmp_path, await start_emulator())
+    target = tmp_path / "pairs.parquet"
+    assert write_parquet(load_run(out), target) == 6
+    loaded = datasets.load_dataset("parquet", data_files=str(target), split="train")
+    assert isinstance(loaded.features["image"], datasets.Image)
+    assert isinstance(loaded.features["input"], datasets.Image)
+    by_name = {row["input_name"]: row["input"].getpixel((0, 0)) for row in loaded}
+    assert by_name == {"p0.png": (200, 30, 30), "p1.png": (30, 200, 30), "p2.png": (30, 30, 200)}
+    assert {row["prompt"] for row in loaded} == {"make it winter", "make it night"}
