@@ -12,11 +12,14 @@ from PIL import Image
 
 from batchgen.run.runner import run_manifest
 from batchgen.views.export import write_parquet
+from batchgen.views.gridplan import plan_grid
 from batchgen.views.rundata import load_run
+from tests.helpers import cli
 
 EDIT = """\
 model: qwen-image-edit
 rpm: 6000
+defaults: {seed: 7}
 sweep:
   image: {glob: "photos/*.png"}
   prompt: ["make it winter", "make it night"]
@@ -67,3 +70,29 @@ async def test_export_parquet_writes_input_and_output_image_columns(
     by_name = {row["input_name"]: row["input"].getpixel((0, 0)) for row in loaded}
     assert by_name == {"p0.png": (200, 30, 30), "p1.png": (30, 200, 30), "p2.png": (30, 30, 200)}
     assert {row["prompt"] for row in loaded} == {"make it winter", "make it night"}
+
+
+async def test_grid_x_input_puts_each_input_above_its_outputs(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    out = await edit_folder(tmp_path, await start_emulator())
+    data = load_run(out)
+    plan = plan_grid(data.items, "input", "prompt")
+    assert plan.xs == ("p0.png", "p1.png", "p2.png")
+    assert plan.ys == ("(input)", "make it winter", "make it night")
+    (panel,) = plan.panels
+    assert [c.file for c in panel.rows[0]] == [
+        next(r.row["input_file_name"] for r in data.items if r.row["input_name"] == name)
+        for name in plan.xs
+    ]
+    assert all(c.status == "image" for row in panel.rows for c in row)
+    assert all((out / c.file).is_file() for row in panel.rows for c in row if c.file)
+    across = plan_grid(data.items, "prompt", "input")
+    assert across.xs[0] == "(input)"
+    assert [row[0].file for row in across.panels[0].rows] == [c.file for c in panel.rows[0]]
+    drawn = tmp_path / "grid.png"
+    done = cli("grid", str(out), "--x", "input", "--y", "prompt", "--output", str(drawn),
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Image.open(drawn) as image:
+        image.load()

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PANELS: Final = 16
+INPUT_AXIS: Final = "input"  # an edit's input (views/rundata.params_of): shown as an image too
+INPUT_LABEL: Final = "(input)"
 _ABSENT: Final = "\x00absent"  # the key of a parameter a job did not set
 
 
@@ -131,8 +133,36 @@ def plan_grid(
     if len(groups) > max_panels:
         raise GridError(_too_many(others, rows, len(groups), x, y, max_panels))
     panels = tuple(_panel(members, others, x, xs, y, ys) for members in groups.values())
+    if INPUT_AXIS in (x, y):
+        panels = tuple(_with_inputs(p, rows, x == INPUT_AXIS, xs if x == INPUT_AXIS else ys)
+                       for p in panels)  # fmt: skip
+        if x == INPUT_AXIS:
+            ys = [(_ABSENT + "input", INPUT_LABEL), *ys]
+        else:
+            xs = [(_ABSENT + "input", INPUT_LABEL), *xs]
     values = tuple(v for _, v in xs), tuple(v for _, v in ys)
     return GridPlan(x, y, *values, panels, tuple(pinned), constant)
+
+
+def _with_inputs(
+    panel: Panel, rows: list[tuple[Item, dict[str, Any]]], across: bool,
+    axis: list[tuple[str, Any]],
+) -> Panel:  # fmt: skip
+    """`panel` with the input images themselves as a first row (`--x input`: a column per
+    input, its outputs below it) or a first column (`--y input`: its outputs beside it)."""
+    files: dict[str, str] = {}
+    for item, params in rows:
+        copy = item.row.get("input_file_name")
+        if isinstance(copy, str):
+            files.setdefault(_key(params, INPUT_AXIS), copy)
+    inputs = tuple(
+        Cell("image", file=files[key]) if key in files else Cell("missing") for key, _ in axis
+    )
+    if across:
+        return Panel(panel.fixed, (inputs, *panel.rows))
+    return Panel(
+        panel.fixed, tuple((cell, *row) for cell, row in zip(inputs, panel.rows, strict=True))
+    )
 
 
 def _names(params: Iterable[dict[str, Any]]) -> list[str]:

@@ -52,9 +52,17 @@ class RunData:
     summary: Mapping[str, Any] | None  # summary.json of the last run that ended, if any
 
 
+# An edit's input columns (core/inputs.input_columns): one parameter `input` (its file name).
+INPUT_COLUMNS: Final = frozenset({"input_file_name", "input_name", "input_sha256", "inputs"})
+
+
 def params_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of a row: what was asked for (model, params, annotations), not provenance."""
-    return {k: v for k, v in row.items() if k not in NOT_PARAMS}
+    """The parameters of a row: what was asked for (model, params, annotations), not provenance.
+    An edit's input is the parameter `input`, valued by its file name."""
+    params = {k: v for k, v in row.items() if k not in NOT_PARAMS and k not in INPUT_COLUMNS}
+    if "input_name" in row:
+        params["input"] = row["input_name"]
+    return params
 
 
 def load_run(folder: Path) -> RunData:
