@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from batchgen.core.errors import ManifestError
 from batchgen.core.jobs import Job
 from batchgen.manifest.loader import load_manifest
 from tests.helpers import write_jsonl
@@ -225,3 +226,65 @@ def test_each_distinct_file_is_decoded_once(
     )
     assert len(jobs_of(manifest)) == 4
     assert len(calls) == 1
+
+
+# -- input datasets ------------------------------------------------------------------------------
+
+
+def test_an_imagefolder_with_metadata_columns_becomes_jobs(tmp_path: Path) -> None:
+    png(tmp_path / "photos" / "b.png", (0, 9, 0))
+    png(tmp_path / "photos" / "a.png", (9, 0, 0))
+    write_jsonl(tmp_path / "photos" / "metadata.jsonl", [
+        {"file_name": "a.png", "caption": "a red mug"},
+        {"file_name": "b.png", "caption": "a green lamp", "guidance": 6},
+    ])  # fmt: skip
+    manifest = edit_yaml(
+        tmp_path,
+        "model: qwen-image-edit\ninputs: {imagefolder: photos}\n"
+        "defaults: {prompt: 'studio light on {caption}'}\nsweep:\n  seed: [1, 2]\n",
+    )
+    jobs = jobs_of(manifest)
+    assert [(j.inputs[0].name, j.params["prompt"], j.params["seed"]) for j in jobs] == [
+        ("a.png", "studio light on a red mug", 1), ("a.png", "studio light on a red mug", 2),
+        ("b.png", "studio light on a green lamp", 1), ("b.png", "studio light on a green lamp", 2),
+    ]  # fmt: skip
+    assert jobs[2].params["guidance"] == 6  # a column that is a parameter is sent
+    assert "caption" not in jobs[0].params  # the others are fields, not sent
+    assert jobs[0].inputs[0].columns == {"caption": "a red mug"}
+
+
+def test_a_jsonl_and_a_parquet_table_with_an_image_column(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    png(tmp_path / "data" / "img" / "x.png", (5, 5, 5))
+    rows = [{"path": "img/x.png", "prompt": "make it gold", "sku": "X-1"}]
+    write_jsonl(tmp_path / "data" / "items.jsonl", rows)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data" / "items.parquet")
+    for name in ("items.jsonl", "items.parquet"):
+        manifest = edit_yaml(
+            tmp_path,
+            f"model: qwen-image-edit\ninputs: {{file: data/{name}, image_column: path}}\n",
+        )
+        (job,) = jobs_of(manifest)
+        assert job.params["prompt"] == "make it gold"
+        assert job.inputs[0].name == "x.png"
+        assert job.inputs[0].columns == {"prompt": "make it gold", "sku": "X-1"}  # all of them
+
+
+def test_dataset_problems_name_their_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "items.jsonl", [
+        {"path": "missing.png", "prompt": "p"}, {"prompt": "no path"},
+    ])  # fmt: skip
+    manifest = edit_yaml(
+        tmp_path, "model: qwen-image-edit\ninputs: {file: data/items.jsonl, image_column: path}\n"
+    )
+    found = problems_of(manifest)
+    items = tmp_path / "data" / "items.jsonl"
+    assert any(f.startswith(f"{items}:2: path: must be an image path") for f in found)
+    assert any(f.startswith(f"{items}:1: job missing.png: image = ") and "does not exist" in f
+               for f in found)  # fmt: skip
+    text_only = edit_yaml(tmp_path, "model: qwen-image\ninputs: {imagefolder: data}\n")
+    with pytest.raises(ManifestError, match="qwen-image takes no image input"):
+        load_manifest(text_only)

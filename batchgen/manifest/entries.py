@@ -44,6 +44,7 @@ class Entry:
     id: Any = ABSENT
     model: str | None = None
     repeat: int | None = None
+    columns: frozenset[str] = frozenset()  # an input dataset's own columns (manifest/datasets.py)
 
 
 # A JSONL row as read: (file, line, parsed object). Rows reach the Expander in this raw form so

@@ -13,6 +13,7 @@ set by an entry is an error (the sweep over it would silently collapse into dupl
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,8 @@ class Expander:
         consumed = {
             k for k in referenced if k in merged and (schema is None or k not in schema.params)
         }
+        if entry.columns:  # a dataset's columns that are not parameters: fields, not sent
+            consumed |= {k for k in entry.columns if schema is None or k not in schema.params}
         params = {k: v for k, v in rendered.items() if k[:1] != "_" and k not in consumed}
         annotations = {k: v for k, v in rendered.items() if k[:1] == "_"}
         variables = {k: merged[k] for k in consumed}
@@ -213,6 +216,9 @@ class Expander:
             for bad_input in bad:
                 at = locate(bad_input.slot)[2]
                 problem(bad_input.slot, bad_input.value, bad_input.message, shared=at)
+            if entry.columns and refs:
+                fields = {k: merged[k] for k in sorted(entry.columns)}
+                refs = tuple(replace(ref, columns=fields) for ref in refs)
         for p, shared in problems:
             self.log.add(p, once=shared)
         if problems:

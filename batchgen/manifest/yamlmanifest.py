@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from batchgen.core.errors import NO_VALUE, ManifestProblem, ProblemLog
+from batchgen.manifest.datasets import dataset_entries
 from batchgen.manifest.entries import ENTRY_KEYS, Entry, entry_from, model_problem
 from batchgen.manifest.recipe import DEFAULT_MODEL, Manifest, plain_problem
 from batchgen.manifest.settings import SETTING_NAMES, RunSettings, merge_settings, setting_problem
@@ -21,7 +22,9 @@ from batchgen.models.registry import did_you_mean
 
 __all__ = ["TOP_LEVEL_KEYS", "parse_yaml"]
 
-TOP_LEVEL_KEYS: Final = frozenset({"model", "defaults", "jobs", "jobs_file", "sweep", "repeat"})
+TOP_LEVEL_KEYS: Final = frozenset(
+    {"model", "defaults", "jobs", "jobs_file", "sweep", "repeat", "inputs"}
+)
 
 
 def parse_yaml(
@@ -70,9 +73,11 @@ def parse_yaml(
         problem("sweep", key, f"cannot sweep {key!r}; set it per job or at the top level")
 
     entries = _yaml_entries(data, file, log)
+    if "inputs" in data:
+        entries += dataset_entries(path, data["inputs"], data.line_of("inputs"), the_model, log)
     jobs_file = _jobs_file(path, data, log)
 
-    implicit_job = "jobs" not in data and "jobs_file" not in data
+    implicit_job = not {"jobs", "jobs_file", "inputs"} & set(data)
     fatal = ProblemLog()  # problems that make expanding pointless or dangerous
     if (
         not entries
