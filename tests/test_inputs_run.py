@@ -165,3 +165,20 @@ def test_sigkill_mid_run_then_resume_uploads_no_file_twice(
     assert stats["uploads_distinct"] == 6
     assert stats["uploads_duplicate"] <= 6 - recorded  # only those in flight at the kill
     check_dataset(out, 12)
+
+
+async def test_urls_recorded_by_another_upload_host_are_not_reused(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    """A folder first run against one server, then another (a new --emulator, a changed
+    --upload-url): the second uploads again, since the first host's URLs mean nothing there."""
+    first = await start_emulator()
+    assert (await edit_run(tmp_path, first)).exit_code == 0
+    for image in (tmp_path / "out").glob("j-*.png"):
+        image.unlink()  # so the jobs run again, against the second server
+    await first.close()  # (the recorded images cannot be fetched again from it either)
+    second = await start_emulator()
+    result = await edit_run(tmp_path, second)
+    assert result.exit_code == 0
+    assert second.stats()["uploads_distinct"] == 6
+    assert second.stats()["inputs_refused"] == 0

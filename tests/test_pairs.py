@@ -96,3 +96,28 @@ async def test_grid_x_input_puts_each_input_above_its_outputs(
     assert done.returncode == 0, done.stderr
     with Image.open(drawn) as image:
         image.load()
+
+
+async def test_a_model_comparison_grid_over_the_same_inputs(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    """Two editing models (their image slots named differently) into one folder: the grid has
+    the input column, then a column per model; the inputs are uploaded once for both."""
+    emu = await start_emulator()
+    out = await edit_folder(tmp_path, emu)
+    (tmp_path / "flux.yaml").write_text(
+        "model: flux-kontext-pro\nrpm: 6000\ndefaults: {seed: 7}\n"
+        "sweep:\n  input_image: {glob: 'photos/*.png'}\n"
+        "  prompt: ['make it winter', 'make it night']\n",
+        encoding="utf-8",
+    )
+    result = await run_manifest(
+        tmp_path / "flux.yaml", api_key=emu.config.keys[0], base_url=emu.base_url, out=out,
+        quiet=True, expect_seconds=0.05,
+    )  # fmt: skip
+    assert result.exit_code == 0
+    assert emu.stats()["uploads"] == 3  # the same contents: recorded once for the folder
+    plan = plan_grid(load_run(out).items, "model", "input", [("prompt", "make it night")])
+    assert plan.xs == ("(input)", "qwen-image-edit", "flux-kontext-pro")
+    assert plan.ys == ("p0.png", "p1.png", "p2.png")
+    assert plan.count("image") == 9

@@ -86,8 +86,9 @@ class Replay:
     events: int = 0
     valid_bytes: int = 0  # length of the well-formed prefix; a torn tail starts here
     torn: bool = False  # the last line was cut short (by a crash) and is ignored
-    # Input files uploaded for this folder: sha256 -> URL (`uploaded` records; not per job).
-    uploads: dict[str, str] = field(default_factory=dict)
+    # Input files uploaded for this folder, per upload host: host -> {sha256: URL} (`uploaded`
+    # records; not per job). A URL is only good on the host that stored it.
+    uploads: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def replay(lines: Iterable[bytes]) -> Replay:
@@ -127,10 +128,10 @@ def replay(lines: Iterable[bytes]) -> Replay:
         if event == "run":
             runs += 1
         elif event == "uploaded":  # a folder fact, not a job's: kept apart from job states
-            digest, url = record.get("sha256"), record.get("url")
-            if type(digest) is not str or type(url) is not str or not url:
-                raise LedgerDamage(number, "'uploaded' record without its sha256 and url")
-            result.uploads[digest] = url
+            digest, url, host = record.get("sha256"), record.get("url"), record.get("host")
+            if type(digest) is not str or type(url) is not str or not url or type(host) is not str:
+                raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
+            result.uploads.setdefault(host, {})[digest] = url
         else:
             job_id = record.get("job")
             if type(job_id) is not str:

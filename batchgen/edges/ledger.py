@@ -20,7 +20,8 @@ Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job record
     failed     {job, kind, error, request_id?, row?}   kind: server|invalid|gave_up|download|expired
                (`row`: id, model, params and annotations, so grids can place a failed cell)
     released   {job, reason}                              the run stopped before this job ended
-    uploaded   {sha256, url}         an input file's content is stored at `url` (no `job`: shared)
+    uploaded   {sha256, url, host}   an input's content is stored at `url` by the upload `host`
+                                     (no `job`: shared by every job that sends it)
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class UploadStage:
             )
             raise
         for ref, url in zip(batch, urls, strict=True):
-            await self.kit.ledger.append("uploaded", sha256=ref.sha256, url=url)
+            await self.kit.ledger.append("uploaded", sha256=ref.sha256, url=url, host=self.root)
             self.urls[ref.sha256] = url
             future = self._waiting.pop(ref.sha256, None)
             if future is not None and not future.done():

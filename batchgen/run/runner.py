@@ -188,6 +188,9 @@ async def run_manifest(
                 typical = emu.config.latency
             if expect_seconds is not None:
                 typical = expect_seconds
+            upload_root = upload_root_for(
+                upload_url, base_url, api_given=base_url != DEFAULT_API_ROOT
+            )
             engine = Engine(
                 api,
                 ledger,
@@ -208,10 +211,8 @@ async def run_manifest(
                         (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
                         settings.price_for(schema),
                     ),
-                    upload_root=upload_root_for(
-                        upload_url, base_url, api_given=base_url != DEFAULT_API_ROOT
-                    ),
-                    uploaded=past.uploads,
+                    upload_root=upload_root,
+                    uploaded=past.uploads.get(upload_root, {}),  # a URL is good on its host
                 ),
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
