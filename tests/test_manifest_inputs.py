@@ -288,3 +288,24 @@ def test_dataset_problems_name_their_file_and_line(tmp_path: Path) -> None:
     text_only = edit_yaml(tmp_path, "model: qwen-image\ninputs: {imagefolder: data}\n")
     with pytest.raises(ManifestError, match="qwen-image takes no image input"):
         load_manifest(text_only)
+
+
+def test_model_as_a_sweep_axis_validates_each_job_by_its_own_model(tmp_path: Path) -> None:
+    manifest = edit_yaml(
+        tmp_path,
+        "defaults: {prompt: a lighthouse}\n"
+        "sweep:\n  model: [qwen-image, seedream-4.5]\n  aspect_ratio: ['1:1', '16:9']\n",
+    )
+    jobs = jobs_of(manifest)
+    assert [(j.model, j.params["aspect_ratio"]) for j in jobs] == [
+        ("qwen-image", "1:1"), ("qwen-image", "16:9"),
+        ("seedream-4.5", "1:1"), ("seedream-4.5", "16:9"),
+    ]  # fmt: skip
+    assert all("model" not in j.params for j in jobs)
+    bad = edit_yaml(
+        tmp_path,
+        "defaults: {prompt: p, guidance: 30}\nsweep:\n  model: [qwen-image, seedream-4.5]\n",
+    )
+    found = problems_of(bad)
+    assert any("guidance = 30: must be a number from 1 to 20" in f for f in found)  # qwen's range
+    assert any("guidance = 30: is not a parameter of seedream-4.5" in f for f in found)

@@ -21,7 +21,7 @@ from batchgen.core.errors import ManifestProblem, ProblemLog
 from batchgen.core.inputs import InputRef, identity_params
 from batchgen.core.jobs import Job, explicit_id_problem
 from batchgen.core.templates import TemplateError, placeholders, render
-from batchgen.manifest.entries import ABSENT, Entry, RawRow, entry_from, row_label
+from batchgen.manifest.entries import ABSENT, Entry, RawRow, entry_from, model_problem, row_label
 from batchgen.manifest.identity import JobIds, build_job
 from batchgen.manifest.inputs import InputChecker
 from batchgen.manifest.plainrows import check_row
@@ -151,6 +151,9 @@ class Expander:
         label = entry.label
         if combo and self.sweep.size > 1:
             label += " [" + ", ".join(f"{k}={_short(v)}" for k, v in combo.items()) + "]"
+        swept_model = combo.get("model")
+        if "model" in combo:  # a model axis picks the job's model; it is not a parameter
+            combo = {k: v for k, v in combo.items() if k != "model"}
         rendered_keys: set[str] = set(combo)
         merged: dict[str, Any] = {**self.defaults, **combo}
         problems: list[tuple[ManifestProblem, bool]] = []
@@ -179,7 +182,9 @@ class Expander:
                 problem(key, value, "is both swept and set by this job; remove one of them")
             merged[key] = value
 
-        model = entry.model or self.model
+        model = entry.model or swept_model or self.model
+        if swept_model is not None and (reason := model_problem(swept_model)):
+            problem("model", swept_model, reason, shared=True)
         schema = schema_for(model)
         rendered, referenced = render_params(entry, merged, problem)
         rendered_keys.update(k for k in rendered if rendered[k] is not merged[k])

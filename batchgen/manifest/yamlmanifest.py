@@ -69,7 +69,7 @@ def parse_yaml(
     sweep = (
         parse_sweep(data["sweep"], file, data.line_of("sweep"), log) if "sweep" in data else Sweep()
     )
-    for key in sweep.keys & ENTRY_KEYS:
+    for key in sweep.keys & (ENTRY_KEYS - {"model"}):  # a model axis compares models
         problem("sweep", key, f"cannot sweep {key!r}; set it per job or at the top level")
 
     entries = _yaml_entries(data, file, log)
