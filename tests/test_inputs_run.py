@@ -182,3 +182,14 @@ async def test_urls_recorded_by_another_upload_host_are_not_reused(
     assert result.exit_code == 0
     assert second.stats()["uploads_distinct"] == 6
     assert second.stats()["inputs_refused"] == 0
+
+
+async def test_the_sync_path_sends_uploaded_urls_too(tmp_path: Path, start_emulator: Any) -> None:
+    emu = await start_emulator()
+    result = await edit_run(tmp_path, emu, overrides={"mode": "sync"})
+    assert result.exit_code == 0
+    stats = emu.stats()
+    assert stats["sync_accepted"] == 12
+    assert stats["uploads_distinct"] == 6
+    assert stats["uploads_duplicate"] == 0
+    assert stats["inputs_refused"] == 0

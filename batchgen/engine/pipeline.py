@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -129,12 +129,10 @@ class Engine:
         self.follower = Follower(api, kit, self.schedule, config.retention)
         self.storing = StoreStage(api, self.retry, config.price_per_image)
         self.sync_stage = SyncStage(api, kit, self.inflight, self._sending)
-        poster = api if isinstance(api, Poster) else None
-        self.uploads = (
-            UploadStage(poster, config.upload_root, kit, config.uploaded, lambda: self.stopping)
-            if poster is not None and config.upload_root
-            else None
-        )
+        self.uploads: UploadStage | None = None  # local inputs: a JSON poster and a host
+        if isinstance(api, Poster) and config.upload_root:
+            known, root = config.uploaded, config.upload_root
+            self.uploads = UploadStage(api, root, kit, known, lambda: self.stopping)
 
     def stop(self, reason: str) -> None:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
@@ -182,7 +180,8 @@ class Engine:
                 self.stats.refetched += 1
                 request, poll = work.request, Poll("COMPLETED", output=work.output)
             elif self.config.sync:
-                request, poll, fetched = await self.sync_stage.run(work)
+                sent = replace(work, job=await self._uploaded(job))
+                request, poll, fetched = await self.sync_stage.run(sent)
             else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
                 request, poll = await self._until_final(work)
             accepted_at = self.inflight.accepted_at(job.id)
@@ -258,13 +257,18 @@ class Engine:
     async def _submit(self, job: Job) -> Submitted:
         """Upload its inputs (once per content), then POST until accepted (the request id is
         then durable)."""
-        params = dict(job.params)
-        if job.inputs:
-            if self.uploads is None:
-                await self.outcomes.fail(job, "upload", "no upload host for local inputs", None)
-                raise JobOver
-            params = sent_params(job.params, job.inputs, await self.uploads.urls_for(job))
+        params = dict((await self._uploaded(job)).params)
         return await self.retry.run(Tries.paid(job), partial(self._submit_once, job, params))
+
+    async def _uploaded(self, job: Job) -> Job:
+        """`job` as sent: its local inputs uploaded and their URLs in place of the paths."""
+        if not job.inputs:
+            return job
+        if self.uploads is None:
+            await self.outcomes.fail(job, "upload", "no upload host for local inputs", None)
+            raise JobOver
+        urls = await self.uploads.urls_for(job)
+        return replace(job, params=sent_params(job.params, job.inputs, urls))
 
     async def _sending(self, job: Job, attempt: int, kind: str) -> None:
         """Before a call that may cost a job: admission (token, budget, stop), then its intent
