@@ -1,0 +1,310 @@
+"""The catalogue: one SQLite file mapping job fingerprints to images already generated.
+
+It lets a run reuse an image paid for by another run, in another folder (`run/reuse.py`). It is
+a cache, never the source of truth: every row can be rebuilt from the ledgers of the folders it
+points at, and every hit is checked against the file's sha256 before it is used.
+
+Many processes use one file at once (shards, parallel runs, `catalog add`), so:
+
+* WAL journal: readers never block the writer, nor the writer the readers;
+* every write is a short `BEGIN IMMEDIATE` transaction of at most `BATCH` rows, so no process
+  holds the write lock for long, and `busy_timeout` makes the others wait for it, not fail;
+* rows are keyed by (fingerprint, location, file): writing the same image twice is a no-op.
+
+It holds where an image is (a folder path or a store URL without credentials, see
+`fingerprint.public_location`), never the API key or storage options.
+
+A file that is not a SQLite database, has corrupted pages or another schema version raises
+`CatalogError` with what to do: it is never read past damage (`batchgen catalog rebuild`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from batchgen.core.errors import BatchgenError
+from batchgen.core.fingerprint import public_location
+
+__all__ = [
+    "BATCH",
+    "CATALOG_ENV",
+    "SCHEMA_VERSION",
+    "Catalog",
+    "CatalogError",
+    "Entry",
+    "default_catalog_path",
+]
+
+SCHEMA_VERSION: Final = 1
+CATALOG_ENV: Final = "BATCHGEN_CATALOG"
+BATCH: Final = 500  # rows per write transaction, and fingerprints per lookup query
+BUSY_MS: Final = 60_000  # how long a writer waits for another's transaction before giving up
+_COLUMNS: Final = "fingerprint, location, file, sha256, bytes, request_id, cost, created, job"
+_SCHEMA: Final = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE images (fingerprint BLOB NOT NULL, location TEXT NOT NULL, file TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL, bytes INTEGER, request_id TEXT, cost REAL, created REAL NOT NULL,"
+    " job TEXT, PRIMARY KEY (fingerprint, location, file)) WITHOUT ROWID",
+    # How far each ledger has been read into the catalogue (`head`: hash of its first line).
+    "CREATE TABLE ledgers (path TEXT PRIMARY KEY, head TEXT NOT NULL, offset INTEGER NOT NULL)",
+)
+
+
+class CatalogError(BatchgenError, ValueError):
+    """The catalogue cannot be used as it is (damaged, another version, unwritable): exit 3."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One image in the catalogue: whose fingerprint, where it is, what it was."""
+
+    fingerprint: bytes
+    location: str  # a folder path or a store URL (no credentials)
+    file: str  # relative to `location`
+    sha256: str
+    size: int | None = None
+    request_id: str | None = None
+    cost: float | None = None  # what the server charged for it, if it said
+    created: float = 0.0  # epoch seconds
+    job: str | None = None  # its job id in that folder
+
+    @property
+    def where(self) -> str:
+        return f"{self.location.rstrip('/')}/{self.file}"
+
+
+def default_catalog_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """$BATCHGEN_CATALOG, else $XDG_CACHE_HOME/batchgen/, else ~/.cache/batchgen/catalog.sqlite.
+
+    `BATCHGEN_CATALOG=off` (or `none`) turns the catalogue off: None.
+    """
+    env = os.environ if env is None else env
+    chosen = env.get(CATALOG_ENV)
+    if chosen is not None and chosen.strip():
+        return None if chosen.strip().lower() in ("off", "none") else Path(chosen).expanduser()
+    cache = env.get("XDG_CACHE_HOME") or ""
+    root = Path(cache) if cache.strip() else Path.home() / ".cache"
+    return root / "batchgen" / "catalog.sqlite"
+
+
+class Catalog:
+    """An open catalogue file (or `":memory:"`, for `--reuse-from` without a catalogue)."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = path
+        self.name = str(path)
+        memory = self.name == ":memory:"
+        if not memory:
+            target = Path(path)
+            if not create and not target.exists():
+                raise FileNotFoundError(self.name)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CatalogError(
+                    f"catalogue {self.name}: cannot create its folder: {exc}"
+                ) from None
+        try:
+            self._db = sqlite3.connect(self.name, timeout=BUSY_MS / 1000, isolation_level=None,
+                                       check_same_thread=False)  # fmt: skip
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalogue {self.name}: cannot open it: {exc}") from None
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+            if not memory:
+                self._db.execute("PRAGMA journal_mode = WAL").fetchone()
+                self._db.execute("PRAGMA synchronous = NORMAL")  # a cache: rebuilt from ledgers
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise self.damaged(exc) from None
+        except CatalogError:
+            self._db.close()
+            raise
+
+    def damaged(self, exc: BaseException) -> CatalogError:
+        return CatalogError(
+            f"catalogue {self.name} is damaged or not a batchgen catalogue ({exc}); it is not "
+            "used. Rebuild it from the output folders' ledgers with `batchgen catalog rebuild "
+            "DIR...`, move it aside, or run with --no-catalog"
+        )
+
+    def _ensure_schema(self) -> None:
+        db = self._db
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            db.execute("BEGIN IMMEDIATE")  # two processes creating it at once: one does
+            try:
+                if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone():
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return
+        if not {"meta", "images", "ledgers"} <= tables:
+            raise CatalogError(f"catalogue {self.name} has no batchgen schema (tables: "
+                               f"{sorted(tables)}); {self._advice()}")  # fmt: skip
+        found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is None or found[0] != str(SCHEMA_VERSION):
+            version = "none" if found is None else found[0]
+            raise CatalogError(
+                f"catalogue {self.name} has schema version {version}, this batchgen reads "
+                f"version {SCHEMA_VERSION}; {self._advice()}"
+            )
+
+    def _advice(self) -> str:
+        return "rebuild it with `batchgen catalog rebuild DIR...`, or run with --no-catalog"
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def add(self, entries: Iterable[Entry]) -> int:
+        """Insert (or refresh) entries, `BATCH` per short transaction; returns how many."""
+        count = 0
+        batch: list[tuple[Any, ...]] = []
+        for entry in entries:
+            batch.append(_row(entry))
+            if len(batch) >= BATCH:
+                count += self._write("INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?)",
+                                     batch)  # fmt: skip
+                batch = []
+        if batch:
+            count += self._write("INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?)", batch)
+        return count
+
+    def drop(self, entries: Iterable[Entry]) -> int:
+        """Delete these rows (stale: the file is gone or changed); returns how many."""
+        keys = [(e.fingerprint, e.location, e.file) for e in entries]
+        sql = "DELETE FROM images WHERE fingerprint = ? AND location = ? AND file = ?"
+        return sum(self._write(sql, keys[i : i + BATCH]) for i in range(0, len(keys), BATCH))
+
+    def _write(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:  # busy past the timeout, read-only, disk full
+            raise CatalogError(f"catalogue {self.name}: cannot write: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+        return len(rows)
+
+    def set_ledger_offset(self, path: str, head: str, offset: int) -> None:
+        """Note that `path` (whose first line hashes to `head`) is indexed up to `offset`."""
+        self._write("INSERT OR REPLACE INTO ledgers VALUES (?,?,?)", [(path, head, offset)])
+
+    def ledger_offset(self, path: str, head: str) -> int:
+        """Where to resume indexing `path`: 0 for a ledger not seen (or replaced since)."""
+        try:
+            found = self._db.execute(
+                "SELECT head, offset FROM ledgers WHERE path = ?", (path,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+        return int(found[1]) if found is not None and found[0] == head else 0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def lookup(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[Entry]]:
+        """The entries of each fingerprint found (newest first), `BATCH` per query."""
+        found: dict[bytes, list[Entry]] = {}
+        try:
+            for i in range(0, len(fingerprints), BATCH):
+                chunk = fingerprints[i : i + BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM images WHERE fingerprint IN ({marks})", chunk
+                ).fetchall()
+                for row in rows:
+                    found.setdefault(row[0], []).append(Entry(*row))
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+        for entries in found.values():
+            entries.sort(key=lambda e: -e.created)
+        return found
+
+    def entries(self) -> Iterator[Entry]:
+        """Every row, streamed in key order (pages of `BATCH` rows: no long read transaction)."""
+        last: tuple[bytes, str, str] = (b"", "", "")
+        while True:
+            try:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM images WHERE (fingerprint, location, file) > (?,?,?)"
+                    f" ORDER BY fingerprint, location, file LIMIT {BATCH}",
+                    last,
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self.damaged(exc) from None
+            if not rows:
+                return
+            for row in rows:
+                yield Entry(*row)
+            last = (rows[-1][0], rows[-1][1], rows[-1][2])
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for `batchgen catalog stats`."""
+        try:
+            rows, images, places, size, cost, first, newest = self._db.execute(
+                "SELECT count(*), count(DISTINCT fingerprint), count(DISTINCT location), "
+                "sum(bytes), sum(cost), min(created), max(created) FROM images"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+        return {
+            "catalog": self.name,
+            "schema_version": SCHEMA_VERSION,
+            "rows": rows,
+            "fingerprints": images,
+            "locations": places,
+            "image_bytes": size or 0,
+            "cost_usd": round(cost or 0.0, 4),
+            "oldest": first,
+            "newest": newest,
+        }
+
+    def integrity(self) -> str | None:
+        """None when SQLite finds every page sound (`PRAGMA quick_check`), else what it found."""
+        try:
+            found = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None if found == ["ok"] else "; ".join(found[:5])
+
+
+def _row(entry: Entry) -> tuple[Any, ...]:
+    return (
+        entry.fingerprint,
+        public_location(entry.location),
+        entry.file,
+        entry.sha256,
+        entry.size,
+        entry.request_id,
+        entry.cost,
+        entry.created or time.time(),
+        entry.job,
+    )
