@@ -18,6 +18,7 @@ from typing import Any, Final, NoReturn
 
 import click
 
+from batchgen.cli.catalog import catalog, reuse_kwargs, reuse_lines, reuse_options
 from batchgen.cli.emulator import emulator
 from batchgen.cli.scale import merge, scale_kwargs, scale_options
 from batchgen.cli.views import export, grid, report
@@ -54,6 +55,7 @@ main.add_command(grid)
 main.add_command(report)
 main.add_command(export)
 main.add_command(emulator)
+main.add_command(catalog)
 
 
 @main.command()
@@ -70,6 +72,7 @@ main.add_command(emulator)
     show_default=True,
     help="How many expanded jobs to print.",
 )
+@reuse_options
 def validate(
     manifest: Path,
     model: str | None,
@@ -78,6 +81,7 @@ def validate(
     rpm: float | None,
     concurrency: int | None,
     show: int,
+    **reuse: Any,
 ) -> None:
     """Check MANIFEST offline: count jobs, show a few, estimate cost and time. Sends nothing.
 
@@ -100,6 +104,9 @@ def validate(
         _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
     for line in summary_lines(loaded, scan):
         click.echo(line)
+    with _exit_on_errors():
+        for line in reuse_lines(loaded, **reuse_kwargs(reuse)):
+            click.echo(line)
 
 
 def _report_invalid(
@@ -165,6 +172,7 @@ def _report_invalid(
     "[default: the model's, 28 for qwen-image]",
 )
 @scale_options
+@reuse_options
 def run(
     manifest: Path,
     out: str | None,
@@ -205,7 +213,7 @@ def run(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     with _exit_on_errors():
-        scaling = scale_kwargs(**scale)
+        scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return

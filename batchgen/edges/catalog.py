@@ -269,9 +269,13 @@ class Catalog:
     def stats(self) -> dict[str, Any]:
         """Counts for `batchgen catalog stats`."""
         try:
-            rows, images, places, size, cost, first, newest = self._db.execute(
+            rows, images, places, size, first, newest = self._db.execute(
                 "SELECT count(*), count(DISTINCT fingerprint), count(DISTINCT location), "
-                "sum(bytes), sum(cost), min(created), max(created) FROM images"
+                "sum(bytes), min(created), max(created) FROM images"
+            ).fetchone()
+            # Copies of one image carry what it cost when first made: count it once.
+            (cost,) = self._db.execute(
+                "SELECT sum(c) FROM (SELECT max(cost) AS c FROM images GROUP BY fingerprint)"
             ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise self.damaged(exc) from None
