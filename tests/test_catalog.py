@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.edges.catalog import SCHEMA_VERSION, Catalog, CatalogError, Entry, default_catalog_path
+from batchgen.edges.catalog import (
+    SCHEMA_VERSION,
+    Catalog,
+    CatalogError,
+    Entry,
+    default_catalog_path,
+)
 from tests.views import invoke
 
 
@@ -40,7 +46,9 @@ def test_credentials_never_reach_the_file(tmp_path: Path):
         cat.add([entry(1, "s3://AKIAXXXX:sEcReT@bucket/out?X-Amz-Signature=zzz")])
         assert [e.location for e in cat.entries()] == ["s3://bucket/out"]
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
-    assert b"sEcReT" not in raw and b"AKIAXXXX" not in raw and b"zzz" not in raw
+    assert b"sEcReT" not in raw
+    assert b"AKIAXXXX" not in raw
+    assert b"zzz" not in raw
 
 
 def test_default_location(tmp_path: Path):
@@ -77,7 +85,7 @@ def test_five_processes_writing_at_once_lose_nothing(tmp_path: Path):
 def test_a_file_that_is_not_a_catalogue_is_refused_clearly(tmp_path: Path):
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"this is not a database at all, just some text " * 100)
-    with pytest.raises(CatalogError, match="damaged or not a batchgen catalogue.*rebuild"):
+    with pytest.raises(CatalogError, match=r"damaged or not a batchgen catalogue.*rebuild"):
         Catalog(path)
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as db:
@@ -108,4 +116,5 @@ def test_corrupted_pages_are_found_by_stats(tmp_path: Path):
     path.write_bytes(bytes(data))
     result = invoke("catalog", "stats", "--catalog", str(path))
     assert result.exit_code == 2, result.output
-    assert "damaged" in result.output and "rebuild" in result.output
+    assert "damaged" in result.output
+    assert "rebuild" in result.output

@@ -46,15 +46,20 @@ SCHEMA_VERSION: Final = 1
 CATALOG_ENV: Final = "BATCHGEN_CATALOG"
 BATCH: Final = 500  # rows per write transaction, and fingerprints per lookup query
 BUSY_MS: Final = 60_000  # how long a writer waits for another's transaction before giving up
-_COLUMNS: Final = "fingerprint, location, file, sha256, bytes, request_id, cost, created, job"
+_COLUMNS: Final = (
+    "fingerprint, location, file, sha256, bytes, request_id, cost, created, job, inference"
+)
 _SCHEMA: Final = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE images (fingerprint BLOB NOT NULL, location TEXT NOT NULL, file TEXT NOT NULL,"
     " sha256 TEXT NOT NULL, bytes INTEGER, request_id TEXT, cost REAL, created REAL NOT NULL,"
-    " job TEXT, PRIMARY KEY (fingerprint, location, file)) WITHOUT ROWID",
+    " job TEXT, inference REAL, PRIMARY KEY (fingerprint, location, file)) WITHOUT ROWID",
     # How far each ledger has been read into the catalogue (`head`: hash of its first line).
     "CREATE TABLE ledgers (path TEXT PRIMARY KEY, head TEXT NOT NULL, offset INTEGER NOT NULL)",
 )
+
+
+_INSERT: Final = "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 
 class CatalogError(BatchgenError, ValueError):
@@ -74,6 +79,7 @@ class Entry:
     cost: float | None = None  # what the server charged for it, if it said
     created: float = 0.0  # epoch seconds
     job: str | None = None  # its job id in that folder
+    inference: float | None = None  # the server's inference_time, seconds (for its metadata row)
 
     @property
     def where(self) -> str:
@@ -185,11 +191,10 @@ class Catalog:
         for entry in entries:
             batch.append(_row(entry))
             if len(batch) >= BATCH:
-                count += self._write("INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?)",
-                                     batch)  # fmt: skip
+                count += self._write(_INSERT, batch)
                 batch = []
         if batch:
-            count += self._write("INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?)", batch)
+            count += self._write(_INSERT, batch)
         return count
 
     def drop(self, entries: Iterable[Entry]) -> int:
@@ -311,4 +316,5 @@ def _row(entry: Entry) -> tuple[Any, ...]:
         entry.cost,
         entry.created or time.time(),
         entry.job,
+        entry.inference,
     )

@@ -83,10 +83,11 @@ def _entry(record: Any, location: str, params_of: dict[str, frozenset[str] | Non
     if fingerprint is None:
         return None
     metrics = record.get("metrics")
-    cost = metrics.get("cost") if type(metrics) is dict else None
+    metrics = metrics if type(metrics) is dict else {}
+    cost, inference = metrics.get("cost"), metrics.get("inference_time")
     reused = record.get("reused")
     if type(reused) is dict:  # a reused image cost nothing here; keep what it cost first
-        cost = reused.get("cost", cost)
+        cost, inference = reused.get("cost"), reused.get("inference_time")
     size, t, request_id, job = (record.get(k) for k in ("bytes", "t", "request_id", "job"))
     return Entry(
         fingerprint,
@@ -95,10 +96,15 @@ def _entry(record: Any, location: str, params_of: dict[str, frozenset[str] | Non
         sha256,
         size if type(size) is int else None,
         request_id if type(request_id) is str and request_id else None,
-        float(cost) if isinstance(cost, int | float) and type(cost) is not bool else None,
-        float(t) if isinstance(t, int | float) and type(t) is not bool else 0.0,
+        _number(cost),
+        _number(t) or 0.0,
         job if type(job) is str else None,
+        _number(inference),
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and type(value) is not bool else None
 
 
 def _head(path: Path) -> str | None:

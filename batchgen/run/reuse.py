@@ -224,7 +224,11 @@ async def _place(
 async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: str) -> None:
     """The ledger's `completed` record of a reused image: what replay and resume already read,
     plus where it came from; the metadata row says it too (`reused_from`)."""
-    row = metadata_row(job, name, entry.request_id or "", Poll("COMPLETED"))
+    # The row describes the image, as the first one's did (its cost and inference time), plus
+    # where it was copied from; the ledger's metrics say what this run paid: nothing.
+    made = {"cost": entry.cost, "inference_time": entry.inference}
+    metrics = {k: v for k, v in made.items() if v is not None}
+    row = metadata_row(job, name, entry.request_id or "", Poll("COMPLETED", metrics=metrics))
     row["reused_from"] = entry.where
     ext = PurePosixPath(name).suffix.removeprefix(".")
     await ledger.append(
@@ -244,6 +248,7 @@ async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: 
             "request_id": entry.request_id,
             "job": entry.job,
             "cost": entry.cost,
+            "inference_time": entry.inference,
             "how": how,
         },
     )

@@ -1,0 +1,197 @@
+"""Reuse across runs, over real HTTP against the emulator: what was paid for once is not paid
+again in another folder, and what the catalogue says is checked before it is believed.
+
+Each test has its own catalogue (conftest's `own_catalog` sets BATCHGEN_CATALOG)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pytest
+
+from batchgen.core.fingerprint import fingerprint
+from batchgen.core.shard import Shard
+from batchgen.edges.catalog import Catalog
+from batchgen.emulator import EmulatorConfig
+from batchgen.manifest.loader import load_manifest
+from batchgen.run.runner import RunResult, run_manifest
+from tests.views import FAST, ROOT, invoke
+
+SWEEP = ROOT / "jobs" / "sweep.yaml"
+CELLS = 36  # 3 subjects x 4 guidance x 3 seeds
+
+
+def go(manifest: Path, out: Path, **options: Any) -> RunResult:
+    return asyncio.run(
+        run_manifest(
+            manifest,
+            out=out,
+            overrides=FAST,
+            emulator=EmulatorConfig(seed=7, latency=0.02, latency_jitter=0.01),
+            quiet=True,
+            **options,
+        )
+    )
+
+
+def paid(result: RunResult) -> int:
+    assert result.server is not None
+    return int(result.server["paid_submits"])
+
+
+def ledger(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (folder / "ledger.jsonl").read_text().splitlines()]
+
+
+def rows(folder: Path, cache: Path) -> dict[str, dict[str, Any]]:
+    ds = datasets.load_dataset("imagefolder", data_dir=str(folder), split="train",
+                               cache_dir=str(cache))  # fmt: skip
+    return {row["id"]: row for row in ds}
+
+
+def test_a_sweep_into_a_second_folder_sends_nothing_and_loads_the_same(tmp_path: Path):
+    first = go(SWEEP, tmp_path / "a")
+    assert paid(first) == CELLS
+    again = go(SWEEP, tmp_path / "b")
+    assert again.server is not None
+    assert again.server["requests_total"] == 0
+    assert again.stats.reused == CELLS
+    assert again.stats.completed == 0
+    assert again.summary["outcome"]["reused"] == CELLS
+    assert again.summary["saved_usd"] == pytest.approx(first.summary["spend_usd"])
+    a, b = rows(tmp_path / "a", tmp_path / "hf"), rows(tmp_path / "b", tmp_path / "hf")
+    assert a.keys() == b.keys()
+    assert len(a) == CELLS
+    for job_id, row in b.items():
+        assert row["reused_from"] == str(tmp_path / "a" / row_file(tmp_path / "b", job_id))
+        same = {k: v for k, v in row.items() if k not in ("reused_from", "image")}
+        assert same == {k: v for k, v in a[job_id].items() if k not in ("reused_from", "image")}
+        assert row["image"].tobytes() == a[job_id]["image"].tobytes()
+    completed = [r for r in ledger(tmp_path / "b") if r["event"] == "completed"]
+    assert {r["metrics"]["cost"] for r in completed} == {0.0}
+    assert all(r["reused"]["from"].startswith(str(tmp_path / "a")) for r in completed)
+    for record in completed:  # the same bytes: a hard link to the first image
+        assert (tmp_path / "b" / record["file"]).stat().st_ino == (
+            tmp_path / "a" / record["file"]
+        ).stat().st_ino
+    resumed = go(SWEEP, tmp_path / "b")  # a reused folder resumes like any other
+    assert resumed.skipped == CELLS
+    assert resumed.stats.reused == 0
+
+
+def row_file(folder: Path, job_id: str) -> str:
+    return next(r["file"] for r in ledger(folder) if r.get("job") == job_id and "file" in r)
+
+
+def test_growing_the_sweep_pays_only_for_the_new_cells(tmp_path: Path):
+    go(SWEEP, tmp_path / "a")
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(
+        SWEEP.read_text().replace("guidance: [2.5, 4, 7, 12]", "guidance: [2.5, 4, 7, 12, 20]")
+    )
+    plan = invoke("run", str(grown), "--out", str(tmp_path / "b"), "--dry-run")
+    assert "reuse from catalogue    36" in plan.output
+    assert "to submit               9" in plan.output
+    result = go(grown, tmp_path / "b")
+    assert paid(result) == 9
+    assert result.stats.reused == CELLS
+    merged = rows(tmp_path / "b", tmp_path / "hf")  # old and new rows in one dataset
+    assert len(merged) == CELLS + 9
+    assert sum(1 for r in merged.values() if r["reused_from"]) == CELLS
+
+
+def test_a_deleted_or_corrupted_image_is_generated_not_copied(tmp_path: Path):
+    go(SWEEP, tmp_path / "a")
+    images = sorted((tmp_path / "a").glob("*.png"))
+    images[0].unlink()
+    images[1].write_bytes(images[1].read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    result = go(SWEEP, tmp_path / "b")
+    assert paid(result) == 2
+    assert result.stats.reused == CELLS - 2
+    for name in (images[0].name, images[1].name):
+        assert (tmp_path / "b" / name).stat().st_ino != images[1].stat().st_ino
+    with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:  # stale rows dropped, new ones added
+        where = {(e.location, e.file) for e in cat.entries()}
+    assert (str(tmp_path / "a"), images[0].name) not in where
+    assert (str(tmp_path / "a"), images[1].name) not in where
+    assert (str(tmp_path / "b"), images[0].name) in where
+
+
+def test_no_reuse_and_no_catalog_pay_again(tmp_path: Path):
+    go(SWEEP, tmp_path / "a")
+    assert paid(go(SWEEP, tmp_path / "b", reuse=False)) == CELLS
+    assert paid(go(SWEEP, tmp_path / "c", catalog=False)) == CELLS
+
+
+def test_catalog_add_makes_an_older_folder_reusable(tmp_path: Path):
+    """A folder made without the catalogue (as before it existed) is indexed from its ledger."""
+    go(SWEEP, tmp_path / "old", catalog=False)
+    assert not Path(os.environ["BATCHGEN_CATALOG"]).exists()
+    added = invoke("catalog", "add", str(tmp_path / "old"))
+    assert added.exit_code == 0
+    assert f"{CELLS} image(s) added" in added.output
+    assert "36 job(s) already generated" in invoke("validate", str(SWEEP)).output
+    result = go(SWEEP, tmp_path / "new")
+    assert paid(result) == 0
+    assert result.stats.reused == CELLS
+    again = invoke("catalog", "add", str(tmp_path / "old"))  # read up to where it stopped
+    assert "0 image(s) added" in again.output
+
+
+def test_reuse_from_a_folder_without_any_catalogue(tmp_path: Path):
+    go(SWEEP, tmp_path / "a", catalog=False)
+    result = go(SWEEP, tmp_path / "b", catalog=False, reuse_from=[tmp_path / "a"])
+    assert paid(result) == 0
+    assert result.stats.reused == CELLS
+    assert not Path(os.environ["BATCHGEN_CATALOG"]).exists()
+
+
+def test_a_damaged_catalogue_stops_the_run_before_anything_is_sent(tmp_path: Path):
+    Path(os.environ["BATCHGEN_CATALOG"]).write_bytes(b"garbage " * 512)
+    result = invoke("run", str(SWEEP), "--emulator", "--out", str(tmp_path / "a"), "-q")
+    assert result.exit_code == 3
+    assert "damaged" in result.output
+    assert not (tmp_path / "a" / "ledger.jsonl").exists()
+    go(SWEEP, tmp_path / "a", catalog=False)
+    rebuilt = invoke("catalog", "rebuild", str(tmp_path / "a"))
+    assert rebuilt.exit_code == 0
+    assert "36 image(s) indexed" in rebuilt.output
+    assert paid(go(SWEEP, tmp_path / "b")) == 0
+
+
+def test_shards_and_an_unsharded_run_share_one_catalogue(tmp_path: Path):
+    """Four shard processes and one unsharded process at once, one catalogue: no row lost."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "rpm: 6000\nconcurrency: 8\nsweep:\n  guidance: [1, 2, 3, 4, 5, 6]\n"
+        "  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\njobs:\n  - prompt: a lighthouse at dusk\n"
+    )
+    command = [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "-q"]
+    procs = [
+        subprocess.Popen([*command, "--out", str(tmp_path / "sharded"), "--shard", f"{i}/4"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        for i in range(4)
+    ] + [subprocess.Popen([*command, "--out", str(tmp_path / "flat")], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=tmp_path)]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    jobs = list(load_manifest(manifest).jobs())
+    with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:
+        found = cat.lookup([fingerprint(job) for job in jobs])  # type: ignore[misc]
+        assert cat.stats()["rows"] == 2 * len(jobs) == 120
+    for job in jobs:
+        homes = {Path(e.location).name for e in found[fingerprint(job)]}  # type: ignore[index]
+        assert homes == {"sharded", "flat"}
+    for index in range(2):  # and shards of another layout reuse them all; merge says so
+        assert paid(go(manifest, tmp_path / "again", shard=Shard(index, 2))) == 0
+    merged = invoke("merge", str(tmp_path / "again"), "--json")
+    summary = json.loads(merged.output)
+    assert summary["outcome"]["completed"] == summary["reused"] == len(jobs)
