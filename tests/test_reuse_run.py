@@ -195,3 +195,18 @@ def test_shards_and_an_unsharded_run_share_one_catalogue(tmp_path: Path):
     merged = invoke("merge", str(tmp_path / "again"), "--json")
     summary = json.loads(merged.output)
     assert summary["outcome"]["completed"] == summary["reused"] == len(jobs)
+
+
+def test_prune_and_stats(tmp_path: Path):
+    go(SWEEP, tmp_path / "a")
+    stats = invoke("catalog", "stats", "--json")
+    assert json.loads(stats.output)["rows"] == CELLS
+    images = sorted((tmp_path / "a").glob("*.png"))
+    images[0].unlink()
+    images[1].write_bytes(b"short")
+    images[2].write_bytes(images[2].read_bytes()[:-1] + b"!")  # same size: only --verify sees it
+    pruned = invoke("catalog", "prune")
+    assert "2 stale row(s) dropped, 34 kept" in pruned.output
+    verified = invoke("catalog", "prune", "--verify")
+    assert "1 stale row(s) dropped, 33 kept" in verified.output
+    assert json.loads(invoke("catalog", "stats", "--json").output)["rows"] == CELLS - 3
