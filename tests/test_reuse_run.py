@@ -210,3 +210,17 @@ def test_prune_and_stats(tmp_path: Path):
     verified = invoke("catalog", "prune", "--verify")
     assert "1 stale row(s) dropped, 33 kept" in verified.output
     assert json.loads(invoke("catalog", "stats", "--json").output)["rows"] == CELLS - 3
+
+
+def test_an_unusable_default_place_runs_without_it_a_named_one_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("BATCHGEN_CATALOG", str(blocker / "catalog.sqlite"))
+    assert paid(go(SWEEP, tmp_path / "a")) == CELLS  # warned, ran, catalogued nothing
+    named = invoke("run", str(SWEEP), "--emulator", "-q", "--out", str(tmp_path / "b"),
+                   "--catalog", str(blocker / "named.sqlite"))  # fmt: skip
+    assert named.exit_code == 3
+    assert "cannot create its folder" in named.output
+    assert not (tmp_path / "b" / "ledger.jsonl").exists()

@@ -63,14 +63,15 @@ def reuse_kwargs(flags: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reuse_lines(manifest: Manifest, catalog: Any, reuse_from: Any, reuse: bool) -> list[str]:
+def reuse_lines(
+    manifest: Manifest, total: int, catalog: Any, reuse_from: Any, reuse: bool
+) -> list[str]:
     """For `validate`: how many jobs the catalogue already has (checked), what that saves."""
     with open_reuse(catalog, reuse_from, reuse, read_only=True) as reuser:
         if not reuser.sources:
             return []
         price = manifest.settings.price_for(manifest.schema)
         ids, saved = count_reusable(reuser, manifest.jobs(), price)
-    total = manifest.scan(sample=0).count
     pay = total - len(ids)
     cost = f"${pay * price:,.2f}" if price is not None else "cost unknown"
     return [

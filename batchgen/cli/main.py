@@ -105,7 +105,7 @@ def validate(
     for line in summary_lines(loaded, scan):
         click.echo(line)
     with _exit_on_errors():
-        for line in reuse_lines(loaded, **reuse_kwargs(reuse)):
+        for line in reuse_lines(loaded, scan.count, **reuse_kwargs(reuse)):
             click.echo(line)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Catalog",
     "CatalogError",
+    "CatalogUnavailable",
     "Entry",
     "default_catalog_path",
 ]
@@ -64,6 +65,10 @@ _INSERT: Final = "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 class CatalogError(BatchgenError, ValueError):
     """The catalogue cannot be used as it is (damaged, another version, unwritable): exit 3."""
+
+
+class CatalogUnavailable(CatalogError):
+    """The catalogue file cannot be opened or written here (permissions, locked, no space)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,21 +119,24 @@ class Catalog:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise CatalogError(
+                raise CatalogUnavailable(
                     f"catalogue {self.name}: cannot create its folder: {exc}"
                 ) from None
         try:
             self._db = sqlite3.connect(self.name, timeout=BUSY_MS / 1000, isolation_level=None,
                                        check_same_thread=False)  # fmt: skip
         except sqlite3.Error as exc:
-            raise CatalogError(f"catalogue {self.name}: cannot open it: {exc}") from None
+            raise CatalogUnavailable(f"catalogue {self.name}: cannot open it: {exc}") from None
         try:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
             if not memory:
                 self._db.execute("PRAGMA journal_mode = WAL").fetchone()
                 self._db.execute("PRAGMA synchronous = NORMAL")  # a cache: rebuilt from ledgers
             self._ensure_schema()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # unable to open, read-only, locked too long
+            self._db.close()
+            raise CatalogUnavailable(f"catalogue {self.name}: cannot use it: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # not a database, malformed
             self._db.close()
             raise self.damaged(exc) from None
         except CatalogError:
@@ -214,7 +222,7 @@ class Catalog:
                 db.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:  # busy past the timeout, read-only, disk full
-            raise CatalogError(f"catalogue {self.name}: cannot write: {exc}") from None
+            raise CatalogUnavailable(f"catalogue {self.name}: cannot write: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise self.damaged(exc) from None
         return len(rows)

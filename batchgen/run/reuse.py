@@ -29,7 +29,14 @@ from batchgen.core.jobs import Job, output_name
 from batchgen.core.metadata import metadata_row
 from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll
-from batchgen.edges.catalog import BATCH, Catalog, CatalogError, Entry, default_catalog_path
+from batchgen.edges.catalog import (
+    BATCH,
+    Catalog,
+    CatalogError,
+    CatalogUnavailable,
+    Entry,
+    default_catalog_path,
+)
 from batchgen.edges.imagecopy import place_image, read_verified
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder, index_ledger
@@ -115,7 +122,13 @@ def open_reuse(
     path = default_catalog_path() if catalog is None or catalog is True else catalog or None
     main = None
     if path and not (read_only and not Path(path).exists()):
-        main = Catalog(path)
+        try:
+            main = Catalog(path)
+        except CatalogUnavailable as exc:
+            if catalog is not None:  # asked for by name: say so, and stop before paying
+                raise
+            # The default place is not usable here (a read-only home): run without it.
+            log.warning("running without the catalogue: %s", exc)
     extra: Catalog | None = None
     try:
         if reuse and reuse_from:
