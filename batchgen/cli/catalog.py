@@ -19,7 +19,8 @@ from batchgen.edges.catalog import Catalog, CatalogError, Entry, default_catalog
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder
 from batchgen.edges.storage import LocalStore
 from batchgen.manifest.loader import Manifest
-from batchgen.run.reuse import count_reusable, open_reuse
+from batchgen.run.reuse import open_reuse
+from batchgen.run.reuseplan import count_reusable
 
 __all__ = ["catalog", "reuse_kwargs", "reuse_lines", "reuse_options"]
 

@@ -20,17 +20,21 @@ A file that is not a SQLite database, has corrupted pages or another schema vers
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from batchgen.core.errors import BatchgenError
 from batchgen.core.fingerprint import public_location
+from batchgen.edges.catalogbase import (
+    CATALOG_ENV,
+    CatalogError,
+    CatalogUnavailable,
+    Entry,
+    default_catalog_path,
+)
 
 __all__ = [
     "BATCH",
@@ -44,7 +48,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
-CATALOG_ENV: Final = "BATCHGEN_CATALOG"
 BATCH: Final = 500  # rows per write transaction, and fingerprints per lookup query
 BUSY_MS: Final = 60_000  # how long a writer waits for another's transaction before giving up
 _COLUMNS: Final = (
@@ -61,48 +64,6 @@ _SCHEMA: Final = (
 
 
 _INSERT: Final = "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?,?)"
-
-
-class CatalogError(BatchgenError, ValueError):
-    """The catalogue cannot be used as it is (damaged, another version, unwritable): exit 3."""
-
-
-class CatalogUnavailable(CatalogError):
-    """The catalogue file cannot be opened or written here (permissions, locked, no space)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One image in the catalogue: whose fingerprint, where it is, what it was."""
-
-    fingerprint: bytes
-    location: str  # a folder path or a store URL (no credentials)
-    file: str  # relative to `location`
-    sha256: str
-    size: int | None = None
-    request_id: str | None = None
-    cost: float | None = None  # what the server charged for it, if it said
-    created: float = 0.0  # epoch seconds
-    job: str | None = None  # its job id in that folder
-    inference: float | None = None  # the server's inference_time, seconds (for its metadata row)
-
-    @property
-    def where(self) -> str:
-        return f"{self.location.rstrip('/')}/{self.file}"
-
-
-def default_catalog_path(env: Mapping[str, str] | None = None) -> Path | None:
-    """$BATCHGEN_CATALOG, else $XDG_CACHE_HOME/batchgen/, else ~/.cache/batchgen/catalog.sqlite.
-
-    `BATCHGEN_CATALOG=off` (or `none`) turns the catalogue off: None.
-    """
-    env = os.environ if env is None else env
-    chosen = env.get(CATALOG_ENV)
-    if chosen is not None and chosen.strip():
-        return None if chosen.strip().lower() in ("off", "none") else Path(chosen).expanduser()
-    cache = env.get("XDG_CACHE_HOME") or ""
-    root = Path(cache) if cache.strip() else Path.home() / ".cache"
-    return root / "batchgen" / "catalog.sqlite"
 
 
 class Catalog:

@@ -24,7 +24,8 @@ from batchgen.core.shard import Shard
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
-from batchgen.run.reuse import CatalogOption, count_reusable, open_reuse
+from batchgen.run.reuse import CatalogOption, open_reuse
+from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
     "RETENTION",

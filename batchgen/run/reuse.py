@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -37,13 +36,13 @@ from batchgen.edges.catalog import (
     Entry,
     default_catalog_path,
 )
-from batchgen.edges.imagecopy import place_image, read_verified
+from batchgen.edges.imagecopy import place_image
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder, index_ledger
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.storage import LocalStore, StorageError, Store, is_remote, open_store
 
-__all__ = ["Reuse", "count_reusable", "open_reuse", "reuse_jobs", "store_location"]
+__all__ = ["WORKERS", "Reuse", "fingerprinted", "open_reuse", "reuse_jobs", "store_location"]
 
 log = logging.getLogger("batchgen.reuse")
 
@@ -146,7 +145,7 @@ def open_reuse(
     return Reuse(main, sources, dict(options or {}))
 
 
-def _batches(jobs: Iterator[Job]) -> list[tuple[Job, bytes]]:
+def fingerprinted(jobs: Iterator[Job]) -> list[tuple[Job, bytes]]:
     """The next jobs with a fingerprint (up to BATCH of them); [] at the end."""
     batch: list[tuple[Job, bytes]] = []
     for job in jobs:
@@ -177,7 +176,7 @@ async def reuse_jobs(
     if not reuse.sources:
         return reused
     gate = asyncio.Semaphore(WORKERS)
-    while batch := await asyncio.to_thread(_batches, candidates):
+    while batch := await asyncio.to_thread(fingerprinted, candidates):
         hits = await asyncio.to_thread(reuse.lookup, [key for _, key in batch])
         stale: list[tuple[Catalog, Entry]] = []
 
@@ -265,44 +264,3 @@ async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: 
             "how": how,
         },
     )
-
-
-def count_reusable(
-    reuse: Reuse, jobs: Iterable[Job], price: float | None
-) -> tuple[set[str], float]:
-    """For a plan (validate, --dry-run): the jobs a run would reuse now, and the USD saved.
-
-    Read-only: hits are checked (hashed, or a HEAD on S3) exactly as the run checks them, but
-    nothing is copied and stale rows are left for the run to drop."""
-    ids: set[str] = set()
-    saved = 0.0
-    if not reuse.sources:
-        return ids, saved
-    iterator = iter(jobs)
-    with ThreadPoolExecutor(WORKERS) as pool:
-        while batch := _batches(iterator):
-            hits = reuse.lookup([key for _, key in batch])
-            checks = [(job, hits[key]) for job, key in batch if key in hits]
-            for job, entry in zip(
-                (job for job, _ in checks), pool.map(lambda c: _first_good(reuse, c[1]), checks),
-                strict=True,
-            ):  # fmt: skip
-                if entry is not None:
-                    ids.add(job.id)
-                    saved += entry.cost if entry.cost is not None else (price or 0.0)
-    return ids, saved
-
-
-def _first_good(reuse: Reuse, found: list[tuple[Catalog, Entry]]) -> Entry | None:
-    for _, entry in found:
-        origin = reuse.store_for(entry.location)
-        if origin is None:
-            continue
-        good = (
-            origin.intact(entry.file, entry.sha256)
-            if origin.remote
-            else read_verified(origin, entry.file, entry.sha256) is not None
-        )
-        if good:
-            return entry
-    return None
