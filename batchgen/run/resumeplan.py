@@ -24,7 +24,7 @@ from batchgen.core.shard import Shard
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
-from batchgen.run.reuse import CatalogOption, open_reuse
+from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
 from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "pending_work",
     "plan_resume",
     "submit_candidates",
+    "work_after_reuse",
     "work_for",
 ]
 
@@ -206,3 +207,21 @@ def submit_candidates(
             is Step.SUBMIT
         ):
             yield job
+
+
+async def work_after_reuse(
+    reuser: Reuse,
+    jobs: Callable[[], Iterator[Job]],
+    past: Replay,
+    intact: set[str],
+    counts: ResumeCounts,
+    *,
+    retry_failed: bool,
+    **placing: Any,
+) -> Iterator[Work]:
+    """The reuse step over the jobs this run would pay for (`reuse.reuse_jobs`, `placing`: its
+    keywords), then the engine's work without the jobs it completed. `jobs` is called twice:
+    the manifest is streamed, once for each pass."""
+    candidates = submit_candidates(jobs(), past, intact, retry_failed=retry_failed)
+    reused = await reuse_jobs(reuser, candidates, **placing)
+    return pending_work(jobs(), past, intact, counts, retry_failed=retry_failed, reused=reused)

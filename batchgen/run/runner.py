@@ -35,15 +35,8 @@ from batchgen.manifest.loader import Manifest, load_manifest
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.layout import plan_layout
 from batchgen.run.progress import Reporter
-from batchgen.run.resumeplan import (
-    ResumeCounts,
-    count_owned,
-    intact_jobs,
-    owned,
-    pending_work,
-    submit_candidates,
-)
-from batchgen.run.reuse import CatalogOption, open_reuse, reuse_jobs
+from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, work_after_reuse
+from batchgen.run.reuse import CatalogOption, open_reuse
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -221,14 +214,12 @@ async def run_manifest(
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
             intact = await asyncio.to_thread(intact_jobs, past, layout.store)
-            candidates = submit_candidates(owned(loaded.jobs(), shard), past, intact,
-                                           retry_failed=retry_failed)  # fmt: skip
-            reused = await reuse_jobs(reuser, candidates, store=layout.store, ledger=ledger,
-                                      stats=engine.stats, filename=settings.filename,
-                                      parts=engine.config.parts,
-                                      price=settings.price_for(schema))  # fmt: skip
-            works = pending_work(owned(loaded.jobs(), shard), past, intact, counts,
-                                 retry_failed=retry_failed, reused=reused)  # fmt: skip
+            works = await work_after_reuse(
+                reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
+                retry_failed=retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
+                filename=settings.filename, parts=engine.config.parts,
+                price=settings.price_for(schema),
+            )  # fmt: skip
             shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
             started = time.monotonic()
             stream = status_stream or sys.stderr
