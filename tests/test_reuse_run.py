@@ -224,3 +224,18 @@ def test_an_unusable_default_place_runs_without_it_a_named_one_stops(
     assert named.exit_code == 3
     assert "cannot create its folder" in named.output
     assert not (tmp_path / "b" / "ledger.jsonl").exists()
+
+
+def test_large_runs_reuse_into_their_own_subfolders(tmp_path: Path):
+    """Past folder_size, reused images go to data/NNNNN/ like generated ones; it still loads."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(SWEEP.read_text().replace("rpm: 5\n", "rpm: 5\nfolder_size: 10\n"))
+    go(manifest, tmp_path / "a")
+    result = go(manifest, tmp_path / "b")
+    assert paid(result) == 0
+    assert result.stats.reused == CELLS
+    parts = sorted(p for p in (tmp_path / "b" / "data").iterdir())
+    assert [len(list(p.glob("*.png"))) for p in parts] == [10, 10, 10, 6]
+    loaded = rows(tmp_path / "b", tmp_path / "hf")
+    assert len(loaded) == CELLS
+    assert rows(tmp_path / "a", tmp_path / "hf").keys() == loaded.keys()

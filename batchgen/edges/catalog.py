@@ -93,6 +93,9 @@ class Catalog:
             if not memory:
                 self._db.execute("PRAGMA journal_mode = WAL").fetchone()
                 self._db.execute("PRAGMA synchronous = NORMAL")  # a cache: rebuilt from ledgers
+            # Keys are random (hashes): inserts touch pages all over the index; 64 MiB of page
+            # cache (allocated as used) nearly doubles the rate of indexing a large ledger.
+            self._db.execute("PRAGMA cache_size = -65536")
             self._ensure_schema()
         except sqlite3.OperationalError as exc:  # unable to open, read-only, locked too long
             self._db.close()
@@ -203,6 +206,13 @@ class Catalog:
         return int(found[1]) if found is not None and found[0] == head else 0
 
     # -- reading ---------------------------------------------------------------------------------
+
+    def empty(self) -> bool:
+        """No image at all (a first run skips fingerprinting its jobs for nothing)."""
+        try:
+            return self._db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is None
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
 
     def lookup(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[Entry]]:
         """The entries of each fingerprint found (newest first), `BATCH` per query."""

@@ -173,7 +173,7 @@ async def reuse_jobs(
     The manifest is read and the catalogue searched in a thread, batch by batch, so an
     in-process emulator (or anything else on the loop) keeps running meanwhile."""
     reused: set[str] = set()
-    if not reuse.sources:
+    if all(await asyncio.to_thread(lambda: [source.empty() for source in reuse.sources])):
         return reused
     gate = asyncio.Semaphore(WORKERS)
     while batch := await asyncio.to_thread(fingerprinted, candidates):
