@@ -6,10 +6,12 @@ Each test has its own catalogue (conftest's `own_catalog` sets BATCHGEN_CATALOG)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +241,26 @@ def test_large_runs_reuse_into_their_own_subfolders(tmp_path: Path):
     loaded = rows(tmp_path / "b", tmp_path / "hf")
     assert len(loaded) == CELLS
     assert rows(tmp_path / "a", tmp_path / "hf").keys() == loaded.keys()
+
+
+def test_a_tampered_row_never_places_anything_but_an_image(tmp_path: Path):
+    """A row naming a non-image file (with its right sha256), or a path out of its folder, is
+    dropped; the job takes the next good copy (or is generated)."""
+    go(SWEEP, tmp_path / "a")
+    secret = tmp_path / "private"
+    secret.mkdir()
+    (secret / "notes.txt").write_bytes(b"not an image: private notes")
+    digest = hashlib.sha256(b"not an image: private notes").hexdigest()
+    with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:
+        real = sorted(cat.entries(), key=lambda e: e.file)[:2]
+        cat.add([
+            replace(real[0], location=str(secret), file="notes.txt", sha256=digest, created=9e9),
+            replace(real[1], file="../private/notes.txt", sha256=digest, created=9e9),
+        ])  # fmt: skip
+    result = go(SWEEP, tmp_path / "b")
+    assert paid(result) == 0
+    assert result.stats.reused == CELLS
+    for entry in real:
+        assert (tmp_path / "b" / entry.file).read_bytes().startswith(b"\x89PNG")
+    with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:
+        assert all("private" not in e.where for e in cat.entries())

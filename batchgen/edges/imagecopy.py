@@ -24,7 +24,7 @@ from typing import Final
 from batchgen.edges.sinks import PART_SUFFIX
 from batchgen.edges.storage import FsspecStore, LocalStore, Store
 
-__all__ = ["place_image", "read_verified"]
+__all__ = ["SourceUnavailable", "looks_like_image", "place_image", "read_verified"]
 
 LINK: Final = "link"
 COPY: Final = "copy"
@@ -34,7 +34,8 @@ SERVER: Final = "server-copy"
 async def place_image(
     source: Store, file: str, sha256: str, target: Store, name: str
 ) -> str | None:
-    """Put `source/file` at `target/name` if it still has `sha256`; how it was done, or None."""
+    """Put `source/file` at `target/name` if it still has `sha256`; how it was done, or None
+    when the source is gone or changed (SourceUnavailable when it cannot be read now)."""
     if isinstance(source, LocalStore) and isinstance(target, LocalStore):
         linked = await asyncio.to_thread(_link, source, file, sha256, target, name)
         if linked is not False:
@@ -50,15 +51,32 @@ async def place_image(
     return COPY
 
 
+class SourceUnavailable(Exception):
+    """The source could not be read for a reason other than being gone (a network error): the
+    row may still be right, so it is kept, and the job is generated this time."""
+
+
 def read_verified(store: Store, file: str, sha256: str) -> bytes | None:
-    """The bytes of `file` if they hash to `sha256`, else None (missing, changed, unreadable)."""
+    """The bytes of `file` if they hash to `sha256`, else None (gone or changed).
+
+    Raises SourceUnavailable when the store cannot answer."""
     try:
         data = store.read(file)
-    except OSError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    if data is None or hashlib.sha256(data).hexdigest() != sha256:
+    except Exception as exc:  # permissions, a network error, botocore: not proof it is gone
+        raise SourceUnavailable(f"{store.url}/{file}: {type(exc).__name__}") from None
+    if data is None or not looks_like_image(data) or hashlib.sha256(data).hexdigest() != sha256:
         return None
     return data
+
+
+def looks_like_image(head: bytes) -> bool:
+    """The file starts like a PNG, JPEG, WebP or GIF. A catalogue shared with others (or edited)
+    could name any file with its sha256; only images are ever placed in an output."""
+    return head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    )
 
 
 def _link(source: LocalStore, file: str, sha256: str, target: LocalStore, name: str) -> bool | None:
@@ -96,8 +114,12 @@ def _hashes_to(path: os.PathLike[str], sha256: str) -> bool:
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
+            chunk = handle.read(1 << 20)
+            if not looks_like_image(chunk):
+                return False
+            while chunk:
                 digest.update(chunk)
+                chunk = handle.read(1 << 20)
     except OSError:
         return False
     return digest.hexdigest() == sha256

@@ -36,7 +36,7 @@ from batchgen.edges.catalog import (
     Entry,
     default_catalog_path,
 )
-from batchgen.edges.imagecopy import place_image
+from batchgen.edges.imagecopy import SourceUnavailable, place_image
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder, index_ledger
 from batchgen.edges.parts import PartAllocator
@@ -215,6 +215,9 @@ async def _place(
 ) -> tuple[Entry, str, str] | None:
     folder: str | None = None
     for source, entry in found:
+        if _escapes(entry.file):
+            stale.append((source, entry))  # not a file of that folder: never followed
+            continue
         ext = PurePosixPath(entry.file).suffix.removeprefix(".")
         origin = reuse.store_for(entry.location)
         try:
@@ -226,11 +229,20 @@ async def _place(
         if parts is not None:
             folder = folder or parts.take()
             name = f"{folder}/{name}"
-        how = await place_image(origin, entry.file, entry.sha256, store, name)
+        try:
+            how = await place_image(origin, entry.file, entry.sha256, store, name)
+        except SourceUnavailable as exc:
+            log.warning("not reused (kept in the catalogue): %s", exc)
+            continue
         if how is not None:
             return entry, name, how
         stale.append((source, entry))
     return None
+
+
+def _escapes(file: str) -> bool:
+    parts = PurePosixPath(file).parts
+    return not parts or PurePosixPath(file).is_absolute() or ".." in parts or "\\" in file
 
 
 async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: str) -> None:

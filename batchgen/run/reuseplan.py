@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from batchgen.core.jobs import Job
 from batchgen.edges.catalog import Catalog, Entry
-from batchgen.edges.imagecopy import read_verified
+from batchgen.edges.imagecopy import SourceUnavailable, read_verified
 from batchgen.run.reuse import WORKERS, Reuse, fingerprinted
 
 __all__ = ["count_reusable"]
@@ -48,11 +48,14 @@ def _first_good(reuse: Reuse, found: list[tuple[Catalog, Entry]]) -> Entry | Non
         origin = reuse.store_for(entry.location)
         if origin is None:
             continue
-        good = (
-            origin.intact(entry.file, entry.sha256)
-            if origin.remote
-            else read_verified(origin, entry.file, entry.sha256) is not None
-        )
+        try:
+            good = (
+                origin.intact(entry.file, entry.sha256)
+                if origin.remote
+                else read_verified(origin, entry.file, entry.sha256) is not None
+            )
+        except SourceUnavailable:
+            good = False
         if good:
             return entry
     return None
