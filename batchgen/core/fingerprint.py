@@ -4,7 +4,7 @@ The job id names a job inside one manifest; the fingerprint names the *image*: t
 parameters (with the concrete seed) and repeat index give the same fingerprint in any manifest,
 folder or id scheme, so an image already paid for elsewhere can be reused instead of paid again.
 
-    sha256(canonical_json({"f": 1, "m": model, "p": params, "r": repeat index}))
+    sha256("batchgen-fingerprint-1\0" + canonical_json({"m": model, "p": params, "r": repeat}))
 
 * The seed must be concrete and chosen before the request: by the manifest, or by batchgen
   (`jobs.resolve_seed`). A job without a seed parameter leaves the choice to the server, and
@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from batchgen.core.jobs import Job, canonical_json, generated_id, identity_payload, resolve_seed
+from batchgen.core.jobs import Job, generated_id, identity_payload, resolve_seed
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 FINGERPRINT_VERSION: Final = 1
+_PREFIX: Final = f"batchgen-fingerprint-{FINGERPRINT_VERSION}\x00".encode()
 # Keys `metadata_row` (and the reuse step) add to a row besides the job's parameters.
 ROW_KEYS: Final = frozenset(
     {"file_name", "id", "model", "request_id", "inference_time", "cost", "reused_from"}
@@ -73,12 +74,11 @@ def params_fingerprint(model: str, params: Mapping[str, Any], repeat_index: int)
             if value.startswith("data:"):
                 value = {"sha256": _data_url_digest(value)}
         content[key] = value
-    try:
-        text = canonical_json({"f": FINGERPRINT_VERSION, "m": model, "p": content,
-                               "r": repeat_index})  # fmt: skip
+    try:  # the id's canonical JSON (its fast path for flat params); the seed is never -1 here
+        payload = identity_payload(model, content, repeat_index)
     except (ValueError, TypeError):
         return None
-    return hashlib.sha256(text.encode()).digest()
+    return hashlib.sha256(_PREFIX + payload).digest()
 
 
 def _data_url_digest(value: str) -> str:
