@@ -264,3 +264,22 @@ def test_a_tampered_row_never_places_anything_but_an_image(tmp_path: Path):
         assert (tmp_path / "b" / entry.file).read_bytes().startswith(b"\x89PNG")
     with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:
         assert all("private" not in e.where for e in cat.entries())
+
+
+def test_the_flags_of_run_and_validate(tmp_path: Path):
+    go(SWEEP, tmp_path / "a", catalog=False)
+    out = ["--out", str(tmp_path / "b"), "--dry-run"]
+    assert "reuse from catalogue    0" in invoke("run", str(SWEEP), *out).output
+    from_a = invoke("run", str(SWEEP), *out, "--reuse-from", str(tmp_path / "a"))
+    assert "reuse from catalogue    36  (not paid: saves $4.32)" in from_a.output
+    off = invoke("run", str(SWEEP), *out, "--reuse-from", str(tmp_path / "a"), "--no-reuse")
+    assert "reuse from catalogue    0" in off.output
+    named = tmp_path / "named.sqlite"
+    assert invoke("catalog", "add", str(tmp_path / "a"), "--catalog", str(named)).exit_code == 0
+    check = invoke("validate", str(SWEEP), "--catalog", str(named))
+    assert "36 job(s) already generated, reused at no cost (saves $4.32); 0 to pay" in check.output
+    assert "catalogue:" not in invoke("validate", str(SWEEP), "--catalog", str(named),
+                                      "--no-catalog").output  # fmt: skip
+    empty = invoke("run", str(SWEEP), *out, "--reuse-from", str(tmp_path))
+    assert empty.exit_code == 3
+    assert "no ledger.jsonl there" in empty.output
