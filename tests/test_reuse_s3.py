@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.emulator import Emulator
-from tests.scale import local_hashes, run, write_prompts
+from tests.scale import cli, local_hashes, run, write_prompts
 from tests.test_s3 import BUCKET, SECRET, get, objects, s3  # noqa: F401 - `s3` is a fixture
 
 
@@ -50,3 +50,18 @@ async def test_bucket_to_bucket_reuse_is_a_server_side_copy(
     stored = b"".join(p.read_bytes() for p in catalogue.parent.iterdir())
     assert SECRET.encode() not in stored
     assert b"moto-key-id" not in stored
+
+
+async def test_catalog_add_of_a_bucket_run_from_its_ledger_dir(
+    tmp_path: Path,
+    emu: Emulator,
+    s3: str,  # noqa: F811
+):
+    manifest = write_prompts(tmp_path / "jobs.jsonl", 4)
+    await run(manifest, f"s3://{BUCKET}/old", emu, ledger_dir=tmp_path / "lo", catalog=False)
+    paid = emu.stats()["paid_submits"]
+    added = cli("catalog", "add", str(tmp_path / "lo"), "--images", f"s3://{BUCKET}/old")
+    assert "4 image(s) added" in added.output
+    again = await run(manifest, f"s3://{BUCKET}/new", emu, ledger_dir=tmp_path / "ln")
+    assert again.stats.reused == 4
+    assert emu.stats()["paid_submits"] == paid

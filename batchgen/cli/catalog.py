@@ -121,13 +121,18 @@ def _folders(folders: tuple[Path, ...]) -> None:
 @click.argument("folders", metavar="DIR...", nargs=-1, required=True,
                 type=click.Path(path_type=Path, file_okay=False, exists=True))  # fmt: skip
 @_catalog_option
-def add(folders: tuple[Path, ...], path: Path | None) -> None:
+@click.option(
+    "--images",
+    metavar="URL",
+    help="Where these ledgers' images are, for an s3:// run (DIR is its --ledger-dir).",
+)
+def add(folders: tuple[Path, ...], path: Path | None, images: str | None) -> None:
     """Index output folders (from their ledgers) so later runs reuse their images."""
     _folders(folders)
     with _open(path) as cat:
         for folder in folders:
             try:
-                added = index_folder(cat, folder)
+                added = index_folder(cat, folder, images=images)
             except CatalogError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_DAMAGED)

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import orjson
 
-from batchgen.core.fingerprint import row_fingerprint
+from batchgen.core.fingerprint import public_location, row_fingerprint
 from batchgen.core.shard import SHARDS_DIR
 from batchgen.edges.catalog import Catalog, Entry
 from batchgen.edges.ledger import LEDGER_NAME
@@ -130,7 +130,10 @@ def index_ledger(catalog: Catalog, path: Path, location: str, *, full: bool = Fa
     return added
 
 
-def index_folder(catalog: Catalog, folder: Path, *, full: bool = False) -> int:
-    """Index every ledger of an output folder (images located in the folder itself)."""
-    location = str(folder.resolve())
+def index_folder(
+    catalog: Catalog, folder: Path, *, full: bool = False, images: str | None = None
+) -> int:
+    """Index every ledger of an output folder: images in the folder itself, or at `images` (the
+    bucket URL of an object-store run whose ledgers are in its --ledger-dir)."""
+    location = public_location(images) if images else str(folder.resolve())
     return sum(index_ledger(catalog, p, location, full=full) for p in folder_ledgers(folder))
