@@ -283,3 +283,13 @@ def test_the_flags_of_run_and_validate(tmp_path: Path):
     empty = invoke("run", str(SWEEP), *out, "--reuse-from", str(tmp_path))
     assert empty.exit_code == 3
     assert "no ledger.jsonl there" in empty.output
+
+
+def test_views_of_a_reused_folder_are_those_of_the_first(tmp_path: Path):
+    """`reused_from` says where an image came from, not what was asked: grids ignore it."""
+    go(SWEEP, tmp_path / "a")
+    go(SWEEP, tmp_path / "b")
+    for folder in ("a", "b"):
+        drawn = invoke("grid", str(tmp_path / folder), "--x", "guidance", "--y", "seed")
+        assert drawn.exit_code == 0, drawn.output
+        assert "4 x 3 cells in 3 panels, 36 images" in drawn.output

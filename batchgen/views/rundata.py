@@ -26,7 +26,9 @@ from batchgen.run.finish import FAILED_NAME, SUMMARY_NAME
 __all__ = ["NOT_PARAMS", "Item", "RunData", "image_path", "load_run", "params_of"]
 
 # Metadata columns that describe where an image came from, not what was asked for.
-NOT_PARAMS: Final = frozenset({"file_name", "id", "request_id", "inference_time", "cost"})
+NOT_PARAMS: Final = frozenset(
+    {"file_name", "id", "request_id", "inference_time", "cost", "reused_from"}
+)
 
 
 @dataclass(frozen=True)
