@@ -293,3 +293,13 @@ def test_views_of_a_reused_folder_are_those_of_the_first(tmp_path: Path):
         drawn = invoke("grid", str(tmp_path / folder), "--x", "guidance", "--y", "seed")
         assert drawn.exit_code == 0, drawn.output
         assert "4 x 3 cells in 3 panels, 36 images" in drawn.output
+
+
+def test_images_a_run_did_not_catalogue_are_caught_up_by_the_next(tmp_path: Path):
+    """A run that ended before indexing (killed; here: run without the catalogue) leaves its
+    ledger lines for the next run of that folder, which indexes from where indexing stopped."""
+    go(SWEEP, tmp_path / "a", catalog=False)
+    assert go(SWEEP, tmp_path / "a").skipped == CELLS  # nothing to do, but the ledger is read
+    with Catalog(os.environ["BATCHGEN_CATALOG"]) as cat:
+        assert cat.stats()["rows"] == CELLS
+    assert paid(go(SWEEP, tmp_path / "b")) == 0
