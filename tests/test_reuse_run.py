@@ -290,7 +290,8 @@ def test_views_of_a_reused_folder_are_those_of_the_first(tmp_path: Path):
     go(SWEEP, tmp_path / "a")
     go(SWEEP, tmp_path / "b")
     for folder in ("a", "b"):
-        drawn = invoke("grid", str(tmp_path / folder), "--x", "guidance", "--y", "seed")
+        drawn = invoke("grid", str(tmp_path / folder), "--x", "guidance", "--y", "seed",
+                       "-o", str(tmp_path / f"{folder}.png"))  # fmt: skip
         assert drawn.exit_code == 0, drawn.output
         assert "4 x 3 cells in 3 panels, 36 images" in drawn.output
 
