@@ -21,7 +21,7 @@ import os
 import secrets
 from typing import Final
 
-from batchgen.edges.sinks import PART_SUFFIX
+from batchgen.core.folder import PART_SUFFIX
 from batchgen.edges.storage import FsspecStore, LocalStore, Store
 
 __all__ = ["SourceUnavailable", "looks_like_image", "place_image", "read_verified"]

@@ -19,9 +19,8 @@ from typing import Any, Final
 import orjson
 
 from batchgen.core.fingerprint import public_location, row_fingerprint
-from batchgen.core.shard import SHARDS_DIR
+from batchgen.core.folder import LEDGER_NAME, SHARDS_DIR
 from batchgen.edges.catalog import Catalog, Entry
-from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.models.registry import schema_for
 
 __all__ = ["folder_ledgers", "index_folder", "index_ledger", "ledger_entries"]

@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from batchgen.core.errors import LedgerError
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
 from batchgen.core.resume import Step, Work, plan
 from batchgen.core.shard import Shard
+from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
@@ -28,7 +29,6 @@ from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
 from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
-    "RETENTION",
     "ResumeCounts",
     "count_owned",
     "intact_jobs",
@@ -39,8 +39,6 @@ __all__ = [
     "work_after_reuse",
     "work_for",
 ]
-
-RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
 
 
 @dataclass
@@ -191,7 +189,7 @@ def work_for(job: Job, record: LedgerJob | None, intact: set[str], *, retry_fail
         job,
         record,
         now=time.time(),
-        retention=RETENTION,
+        retention=REQUEST_RETENTION,
         file_intact=(job.id in intact) if completed else None,
         retry_failed=retry_failed,
     )

@@ -15,23 +15,26 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
-from batchgen.edges.parts import PART_ROOT, PartAllocator
+from batchgen.edges.parts import PartAllocator
+from batchgen.edges.storage import Store
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
+from batchgen.models.registry import typical_seconds_of
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.layout import plan_layout
 from batchgen.run.progress import Reporter
@@ -111,12 +114,14 @@ async def run_manifest(
     ledger_dir: Path | None = None,
     storage_options: Mapping[str, Any] | None = None,
     media: MediaLimits | None = None,
+    watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None,
     catalog: CatalogOption = None,
     reuse_from: Sequence[Path | str] = (),
     reuse: bool = True,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
+    `watch(root, store, sample)` is called once in the run's loop when it starts (the dashboard).
     `shard`: run only the jobs whose id hashes to it, with the shard's own ledger (`layout.py`).
     `out` may be an fsspec URL (`s3://bucket/prefix`, with `ledger_dir` and `storage_options`).
     `catalog` (default file, a path, or False), `reuse_from`, `reuse`: see `reuse.py`.
@@ -185,7 +190,7 @@ async def run_manifest(
             )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
-            typical = schema.typical_seconds if schema else 30.0
+            typical = typical_seconds_of(loaded.model)
             if emu is not None:
                 typical = emu.config.latency
             if expect_seconds is not None:
@@ -235,6 +240,9 @@ async def run_manifest(
                 interval=status_interval,
                 stream=stream,
             )
+            if watch is not None:  # `--serve`: the dashboard asks for these figures in this loop
+                watch(layout.root, layout.store, lambda: {**reporter.sample(), "budget_usd":
+                      settings.budget_usd, "retries": engine.stats.retries})  # fmt: skip
             watching = asyncio.create_task(reporter.run())
             try:
                 async with _signals(engine, handle_signals, grace) as signalled:
