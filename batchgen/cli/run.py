@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 # The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.catalog import reuse_kwargs, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
 from batchgen.cli.scale import scale_kwargs, scale_options
@@ -87,6 +88,7 @@ __all__ = ["run"]
               help="Keep the dashboard up after the run, until Ctrl-C. "
               "[default: when stderr is a terminal]")  # fmt: skip
 @scale_options
+@reuse_options
 def run(
     manifest: Path,
     out: str | None,
@@ -129,7 +131,7 @@ def run(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     with _exit_on_errors():
-        scaling = scale_kwargs(**scale)
+        scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return

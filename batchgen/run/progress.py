@@ -76,8 +76,9 @@ def _render(s: dict[str, Any]) -> Text:
     eta = s["eta_seconds"]
     projected = s["projected_usd"]
     line = (
-        f"done {s['completed']}/{s['jobs'] - s['already_done']}"
-        f" · failed {s['failed']} · in flight {s['in_flight']} · waiting {s['waiting']}"
+        f"done {s['completed']}/{s['jobs'] - s['already_done'] - s.get('reused', 0)}"
+        + (f" · reused {s['reused']} (saved ${s['saved_usd']:.2f})" if s.get("reused") else "")
+        + f" · failed {s['failed']} · in flight {s['in_flight']} · waiting {s['waiting']}"
         f" · {s['images_per_minute']:.1f} img/min"
         f" · ETA {_duration(eta) if eta is not None else '?'}"
         f" · ${s['spend_usd']:.2f}"

@@ -15,7 +15,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -38,7 +38,8 @@ from batchgen.models.registry import typical_seconds_of
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.layout import plan_layout
 from batchgen.run.progress import Reporter
-from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, pending_work
+from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, work_after_reuse
+from batchgen.run.reuse import CatalogOption, open_reuse
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -114,12 +115,16 @@ async def run_manifest(
     storage_options: Mapping[str, Any] | None = None,
     media: MediaLimits | None = None,
     watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None,
+    catalog: CatalogOption = None,
+    reuse_from: Sequence[Path | str] = (),
+    reuse: bool = True,
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
     `watch(root, store, sample)` is called once in the run's loop when it starts (the dashboard).
     `shard`: run only the jobs whose id hashes to it, with the shard's own ledger (`layout.py`).
     `out` may be an fsspec URL (`s3://bucket/prefix`, with `ledger_dir` and `storage_options`).
+    `catalog` (default file, a path, or False), `reuse_from`, `reuse`: see `reuse.py`.
 
     Raises ManifestError (nothing was sent) when the manifest is invalid, ValueError when no API
     key is given for a real server or the output cannot be used (StorageError), LedgerError when
@@ -148,6 +153,10 @@ async def run_manifest(
         total = scan.count if shard is None else await asyncio.to_thread(count_owned, loaded, shard)
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
+            reuser = await asyncio.to_thread(
+                open_reuse, catalog, reuse_from, reuse, storage_options
+            )
+            stack.callback(reuser.close)
             emu: Emulator | None = None
             if emulator is not False:
                 window = EMULATOR_MINUTE
@@ -210,9 +219,12 @@ async def run_manifest(
             )
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
             intact = await asyncio.to_thread(intact_jobs, past, layout.store)
-            works = pending_work(
-                owned(loaded.jobs(), shard), past, intact, counts, retry_failed=retry_failed
-            )
+            works = await work_after_reuse(
+                reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
+                retry_failed=retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
+                filename=settings.filename, parts=engine.config.parts,
+                price=settings.price_for(schema),
+            )  # fmt: skip
             shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
             started = time.monotonic()
             stream = status_stream or sys.stderr
@@ -241,6 +253,7 @@ async def run_manifest(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
             wall = time.monotonic() - started
+            await asyncio.to_thread(reuser.record, ledger_path, layout.store)
             server = emu.stats(detail=False) if emu is not None else None
         try:
             final = await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))
