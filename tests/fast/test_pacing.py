@@ -1,5 +1,5 @@
 """The pacer in virtual time: one send per interval, first come first served, and a waiter
-that gives up passes its turn on (the rules of aiolimiter's one-token bucket, which the real clock hands out)."""
+that gives up passes its turn on (aiolimiter's one-token bucket, which the real clock uses)."""
 
 from __future__ import annotations
 
