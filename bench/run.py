@@ -160,7 +160,8 @@ def poll_bound(scenario: Scenario, calls_per_job: float = 2.5) -> tuple[float, f
     holds its slot for its latency plus the wait until a poll sees it done; with latencies
     uniform in L +/- J and (calls_per_job - 1) polls a job, that wait is at least what the
     optimal plan (batchgen.core.pollplan) achieves. So wall >= N (L + delay) / C, against the floor
-    (N L / C when the rate does not bind). Jitter and a call budget together bound how close to the floor anyone gets."""
+    (N L / C when the rate does not bind). Jitter and a call budget together bound how close to
+    the floor anyone gets."""
     import random
 
     from batchgen.core.pollplan import plan_polls
