@@ -50,11 +50,13 @@ def _option_help(command: object, name: str) -> str:
 
 
 def test_run_help_shows_the_defaults_of_rpm_concurrency_expect_seconds():
-    text = " ".join(invoke("run", "--help")[1].split())
+    text = invoke("run", "--help")[1]
     for option, default in (("--rpm", "5"), ("--concurrency", "4"), ("--expect-seconds", "28")):
-        after = text.split(f"{option} ", 1)[1].split(" --", 1)[0]
-        assert "[default: " in after, after
-        assert default in after.split("[default: ")[1], after
+        found = re.search(rf"^  {option} \S+\s+(.*?)(?=^  -)", text, re.MULTILINE | re.DOTALL)
+        assert found is not None, text
+        words = " ".join(found[1].split())
+        assert "[default: " in words, words
+        assert default in words.split("[default: ")[1], words
 
 
 def test_one_wording_of_rpm_in_run_validate_and_emulator():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,13 @@ from typing import Any, Final, NoReturn
 import click
 
 from batchgen.cli.emulator import emulator
+from batchgen.cli.options import (
+    CONCURRENCY_HELP,
+    EXIT_INVALID,
+    RUN_RPM_HELP,
+    BatchgenGroup,
+    EchoHandler,
+)
 from batchgen.cli.scale import merge, scale_kwargs, scale_options
 from batchgen.cli.views import export, grid, report
 from batchgen.core.errors import LedgerError, ManifestError, ManifestProblem
@@ -28,7 +36,8 @@ from batchgen.edges.client import DEFAULT_API_ROOT
 from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
-from batchgen.run.console import dry_run_lines, run_summary_lines, summary_lines
+from batchgen.run.console import dry_run_lines, limits_line, run_summary_lines, summary_lines
+from batchgen.run.options import RunOptions, expected_seconds
 from batchgen.run.resumeplan import plan_resume
 from batchgen.run.runner import (
     DEFAULT_GRACE,
@@ -41,13 +50,24 @@ from batchgen.views.status import EXIT_DAMAGED, EXIT_MISSING, read_ledger, statu
 
 __all__ = ["EXIT_INVALID", "main", "run", "status", "validate"]
 
-EXIT_INVALID: Final = 3  # the manifest has problems (distinct from click's 2 for bad usage)
+_LOG: Final = logging.getLogger("batchgen")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BatchgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batchgen")
-def main() -> None:
-    """Run batches of image-generation jobs against Segmind-style submit-then-poll APIs."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Run batches of image-generation jobs against Segmind-style submit-then-poll APIs.
+
+    Exit codes: 0 done, 1 failed jobs in the folder, 2 run stopped, 3 invalid input,
+    130 interrupted (see each command's --help).
+    """
+    handler = EchoHandler()  # warnings (and, with run --verbose, each job) on stderr
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    _LOG.addHandler(handler)
+    if _LOG.level == logging.NOTSET:
+        _LOG.setLevel(logging.WARNING)
+    ctx.call_on_close(lambda: _LOG.removeHandler(handler))
 
 
 main.add_command(grid)
@@ -61,8 +81,8 @@ main.add_command(emulator)
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
 @click.option(
     "--show",
     type=click.IntRange(min=0),
@@ -124,8 +144,8 @@ def _report_invalid(
     show_default=True,
     help="API root; /v1 and /v2 are appended.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at the server.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Submits per minute.")
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
 @click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
 @click.option(
     "--key-file",
@@ -189,12 +209,14 @@ def run(
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
-    Exit codes: 0 all done, 1 some jobs failed, 2 run stopped (auth, credits, model gone),
-    3 invalid input, 130 interrupted. Running the same command again resumes.
+    Exit codes: 0 all jobs done, 1 failed jobs in the folder (this run's or an earlier one's;
+    retry with --retry-failed), 2 run stopped (auth, credits, model gone, budget, damaged
+    ledger, disk), 3 invalid input (manifest, flags, key file), 130 interrupted (Ctrl-C,
+    SIGTERM). Running the same command again resumes.
     """
     api_key = os.environ.get("SEGMIND_API_KEY")
     if key_file is not None:
-        api_key = key_file.read_text(encoding="utf-8").strip()
+        api_key = _read_key(key_file)
     overrides = {
         "concurrency": concurrency,
         "rpm": rpm,
@@ -203,32 +225,34 @@ def run(
         "budget_usd": budget_usd,
     }
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        _LOG.setLevel(logging.INFO)
     with _exit_on_errors():
         scaling = scale_kwargs(**scale)
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return
     with _exit_on_errors():
-        result = asyncio.run(
-            run_manifest(
-                manifest,
-                api_key=api_key,
-                out=out,
-                model=model,
-                base_url=base_url,
-                overrides=overrides,
-                emulator=emulator,
-                retry_failed=retry_failed,
-                handle_signals=True,
-                grace=grace,
-                expect_seconds=expect_seconds,
-                quiet=quiet,
-                status_interval=status_interval,
-                media=MediaLimits(allow_private=private_media),
-                **scaling,
-            )
+        loaded = load_manifest(manifest, model=model, overrides=overrides)
+        if not quiet:
+            expected = expected_seconds(loaded.schema, emulator, expect_seconds)
+            click.echo(limits_line(loaded, overrides, expected))
+        options = RunOptions(
+            api_key=api_key,
+            out=out,
+            model=model,
+            base_url=base_url,
+            overrides=overrides,
+            emulator=emulator,
+            retry_failed=retry_failed,
+            handle_signals=True,
+            grace=grace,
+            expect_seconds=expect_seconds,
+            quiet=quiet,
+            status_interval=status_interval,
+            status_stream=sys.stderr,
+            media=MediaLimits(allow_private=private_media),
         )
+        result = asyncio.run(run_manifest(loaded, dataclasses.replace(options, **scaling)))
     for line in run_summary_lines(result):
         click.echo(line)
     sys.exit(result.exit_code)
@@ -266,6 +290,19 @@ def status(folder: Path, as_json: bool) -> None:
     else:
         for line in status_lines(summary):
             click.echo(line)
+
+
+def _read_key(path: Path) -> str:
+    """The API key in `path`, stripped; an empty or unreadable file is invalid input."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"error: cannot read the key file {path}: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    if not key:
+        click.echo(f"error: the key file {path} is empty (put the API key in it)", err=True)
+        sys.exit(EXIT_INVALID)
+    return key
 
 
 def _dry_run(

@@ -70,6 +70,7 @@ class Manifest:
     jobs_file: Path | None = None
     implicit_job: bool = False  # no `jobs`/`jobs_file`: defaults (x sweep) are the job
     problems: tuple[ManifestProblem, ...] = ()  # found while loading, reported by scan()
+    settings_in_file: frozenset[str] = frozenset()  # run settings the file itself sets
 
     @property
     def schema(self) -> ModelSchema | None:
@@ -258,6 +259,7 @@ def _parse_yaml(
         jobs_file=jobs_file,
         implicit_job=implicit_job,
         problems=tuple(log.kept),
+        settings_in_file=frozenset(settings_given),
     )
 
 

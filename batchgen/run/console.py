@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from batchgen.core.jobs import Job
 from batchgen.manifest.estimate import estimate, format_duration
 from batchgen.manifest.loader import Manifest, Scan
 from batchgen.run.runner import RunResult
 
-__all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
+__all__ = ["dry_run_lines", "limits_line", "run_summary_lines", "summary_lines"]
 
 
 def _job_line(job: Job) -> str:
@@ -56,8 +58,7 @@ def run_summary_lines(result: RunResult) -> list[str]:
         + (f" ({kinds})" if kinds else "")
         + (f", {st.released:,} left for a rerun" if st.released else "")
         + (f"; {result.skipped:,} already done" if result.skipped else ""),
-        f"API calls per job: {st.api_calls_per_job:.2f} "
-        f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
+        f"API calls per job: {st.api_calls_per_job:.2f} ({_calls(st.calls)}), "
         f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
     ]
     resumed = result.resumed
@@ -95,9 +96,54 @@ def run_summary_lines(result: RunResult) -> list[str]:
         for example in group["examples"][:2]:
             lines.append(f"  failed ({kind}) {example['job']}: {example['error']}")
     out = result.out_dir
-    extra = ", failed.jsonl" if summary["outcome"]["failed"] or result.resumed.failed else ""
-    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
+    left = summary["outcome"]["failed"] + result.resumed.failed
+    if left and result.written:
+        lines.append(
+            f"{left:,} failed job(s) in the folder: run the same command with --retry-failed "
+            f"to retry them (they are listed in {out}/failed.jsonl)"
+        )
+    if not result.written:
+        lines.append(f"nothing was written: no job was accepted, so {out}/ was not kept")
+    else:
+        extra = ", failed.jsonl" if left else ""
+        lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
     return lines
+
+
+def _calls(calls: Counter[str]) -> str:
+    """The API calls by kind: a sync run makes one kind, a queue run two."""
+    polls = calls["poll"] + calls["result"]
+    kinds = [f"submits {calls['submit']}", f"polls {polls}"] if calls["submit"] or polls else []
+    if calls["sync"] or not kinds:
+        kinds.append(f"sync calls {calls['sync']}")
+    return ", ".join(kinds)
+
+
+def limits_line(
+    manifest: Manifest, overrides: Mapping[str, Any], expected: tuple[float, str]
+) -> str:
+    """The first line of a run: the limits in force and where each came from (flag, manifest,
+    default), so a slow run can be explained before it is waited for."""
+    s = manifest.settings
+
+    def source(name: str) -> str:
+        if overrides.get(name) is not None:
+            return "flag"
+        return "manifest" if name in manifest.settings_in_file else "default"
+
+    polls = "counted" if s.count_polls else "not counted"
+    seconds, where = expected
+    parts = [
+        f"rpm {s.rpm:g} ({source('rpm')})",
+        f"concurrency {s.concurrency} ({source('concurrency')})",
+        f"polls {polls} ({source('count_polls')})",
+        f"expect {seconds:g} s per image ({where})",
+    ]
+    if s.budget_usd is not None:
+        parts.append(f"budget ${s.budget_usd:g} ({source('budget_usd')})")
+    if s.mode == "sync":
+        parts.append(f"mode sync ({source('mode')})")
+    return "limits: " + ", ".join(parts)
 
 
 def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:

@@ -1,0 +1,76 @@
+"""Wording and behaviour shared by the commands: one sentence for `--rpm` wherever it appears,
+the defaults shown in `--help`, and invalid usage exiting 3 like any other invalid input.
+
+Click exits 2 on a bad option value, a missing file or an unknown flag; batchgen's 2 means "the
+run stopped" (auth, credits, a damaged ledger), so a script could not tell the two apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import click
+
+from batchgen.manifest.settings import RunSettings
+
+__all__ = [
+    "CONCURRENCY_HELP",
+    "EXIT_INVALID",
+    "RPM_HELP",
+    "BatchgenGroup",
+    "EchoHandler",
+    "InvalidUsage",
+]
+
+EXIT_INVALID: Final = 3  # invalid input: a manifest, a flag, a key file
+_DEFAULTS: Final = RunSettings()
+
+RPM_HELP: Final = "At most N submits (and polls, with --count-polls) in any one-minute window."
+RUN_RPM_HELP: Final = f"{RPM_HELP} [default: the manifest's rpm, else {_DEFAULTS.rpm:g}]"
+CONCURRENCY_HELP: Final = (
+    "Jobs in flight at the server at once. "
+    f"[default: the manifest's concurrency, else {_DEFAULTS.concurrency}]"
+)
+
+
+class BatchgenGroup(click.Group):
+    """A click group whose usage errors (bad values, unknown flags or commands) exit 3."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _invalid(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _invalid(exc) from None
+
+
+class InvalidUsage(click.UsageError):
+    """A usage error with batchgen's exit code for invalid input; the message is click's."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, original: click.UsageError) -> None:
+        super().__init__(original.format_message(), original.ctx)
+
+
+def _invalid(exc: click.UsageError) -> click.UsageError:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `batchgen` alone: the help, as click does
+        return exc
+    return InvalidUsage(exc)
+
+
+class EchoHandler(logging.Handler):
+    """The `batchgen` logger's messages on the current stderr (looked up at each message, so a
+    test runner's swapped stream is honoured)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
