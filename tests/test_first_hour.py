@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -199,17 +198,21 @@ async def test_failed_jsonl_as_a_manifest_into_its_own_folder_retries_the_same_i
     assert len(jobs_seen) == 3
 
 
-def test_license_and_py_typed_ship_in_the_wheel(tmp_path: Path):
+def test_license_and_py_typed_ship_in_the_package(tmp_path: Path):
+    """setuptools, as a wheel build runs it: py.typed is package data, LICENSE a License-File."""
     assert "MIT License" in (ROOT / "LICENSE").read_text()
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    (wheel,) = tmp_path.glob("batchgen-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "batchgen/py.typed" in names
-    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
+    script = (
+        "import sys; from setuptools import setup; "
+        f"sys.argv = ['setup.py', '-q', 'egg_info', '-e', {str(tmp_path)!r}, "
+        f"'build_py', '--build-lib', {str(tmp_path / 'lib')!r}]; setup()"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+    assert (tmp_path / "lib" / "batchgen" / "py.typed").is_file()
+    (info,) = tmp_path.glob("*.egg-info")
+    metadata = (info / "PKG-INFO").read_text()
+    assert "License-File: LICENSE" in metadata
+    assert "License: MIT" in metadata
 
 
 def test_after_a_graceful_ctrl_c_the_last_line_does_not_offer_another(tmp_path: Path):
