@@ -11,8 +11,9 @@ set by an entry is an error (the sweep over it would silently collapse into dupl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from batchgen.core.digests import DigestMap, digest64
 from batchgen.core.errors import NO_VALUE, ManifestProblem, ProblemLog
@@ -33,6 +34,8 @@ from batchgen.manifest.sweep import Sweep
 from batchgen.models.registry import ModelSchema, schema_for
 
 __all__ = ["Expander"]
+
+_CARRIED_RE: Final = re.compile(r"j-[0-9a-f]{16}")  # a generated id (core/jobs.py's form)
 
 
 class _TooManyJobsError(Exception):
@@ -90,7 +93,8 @@ class Expander:
                             self.count += 1
                             if self.count > self.max_jobs:
                                 raise _TooManyJobsError
-                            job_id = self._identify(model, params, explicit, r, file, line, line)
+                            job_id = self._identify(model, params, explicit, r, file, line, line,
+                                                    annotations.get("_job"))  # fmt: skip
                             if job_id is not None and self.build_jobs:
                                 yield self._build(
                                     job_id, model, schema, params, annotations, {}, r, file, line
@@ -203,7 +207,8 @@ class Expander:
             self.count += 1
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
-            job_id = self._identify(model, params, explicit, r, entry.file, entry.line, id_line)
+            job_id = self._identify(model, params, explicit, r, entry.file, entry.line, id_line,
+                                    annotations.get("_job"))  # fmt: skip
             if job_id is not None and self.build_jobs:
                 yield self._build(
                     job_id, model, schema, params, annotations, variables, r, entry.file, entry.line
@@ -262,9 +267,14 @@ class Expander:
         file: str,
         line: int,
         id_line: int,
+        carried: Any = None,
     ) -> str | None:
-        """The id of copy `r`, or None (after logging why) when its explicit id is taken."""
+        """The id of copy `r`, or None (after logging why) when its explicit id is taken.
+        `carried`: a generated id in a `_job` annotation (a row of failed.jsonl) is kept, so
+        running failed.jsonl into its folder retries those jobs instead of making new ones."""
         if explicit is ABSENT:
+            if r == 0 and isinstance(carried, str) and _CARRIED_RE.fullmatch(carried):
+                return carried if self._first_use(carried, file, line, id_line) else None
             payload = identity_payload(model, params, r)
             return generated_id(payload, self._contents.increment(digest64(payload)))
         job_id = repeat_id(explicit, r)
