@@ -25,7 +25,8 @@ from batchgen.cli.options import (
     EXIT_INVALID,
     RUN_RPM_HELP,
     BatchgenGroup,
-    EchoHandler,
+    log_to_stderr,
+    read_key,
 )
 from batchgen.cli.scale import merge, scale_kwargs, scale_options
 from batchgen.cli.views import export, grid, report
@@ -62,12 +63,7 @@ def main(ctx: click.Context) -> None:
     Exit codes: 0 done, 1 failed jobs in the folder, 2 run stopped, 3 invalid input,
     130 interrupted (see each command's --help).
     """
-    handler = EchoHandler()  # warnings (and, with run --verbose, each job) on stderr
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    _LOG.addHandler(handler)
-    if _LOG.level == logging.NOTSET:
-        _LOG.setLevel(logging.WARNING)
-    ctx.call_on_close(lambda: _LOG.removeHandler(handler))
+    log_to_stderr(ctx)
 
 
 main.add_command(grid)
@@ -216,7 +212,7 @@ def run(
     """
     api_key = os.environ.get("SEGMIND_API_KEY")
     if key_file is not None:
-        api_key = _read_key(key_file)
+        api_key = read_key(key_file)
     overrides = {
         "concurrency": concurrency,
         "rpm": rpm,
@@ -293,19 +289,6 @@ def status(folder: Path, as_json: bool) -> None:
     else:
         for line in status_lines(summary):
             click.echo(line)
-
-
-def _read_key(path: Path) -> str:
-    """The API key in `path`, stripped; an empty or unreadable file is invalid input."""
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        click.echo(f"error: cannot read the key file {path}: {exc}", err=True)
-        sys.exit(EXIT_INVALID)
-    if not key:
-        click.echo(f"error: the key file {path} is empty (put the API key in it)", err=True)
-        sys.exit(EXIT_INVALID)
-    return key
 
 
 def _dry_run(

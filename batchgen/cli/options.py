@@ -8,6 +8,8 @@ run stopped" (auth, credits, a damaged ledger), so a script could not tell the t
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -21,6 +23,8 @@ __all__ = [
     "BatchgenGroup",
     "EchoHandler",
     "InvalidUsage",
+    "log_to_stderr",
+    "read_key",
 ]
 
 EXIT_INVALID: Final = 3  # invalid input: a manifest, a flag, a key file
@@ -74,3 +78,34 @@ class EchoHandler(logging.Handler):
             click.echo(self.format(record), err=True)
         except Exception:
             self.handleError(record)
+
+
+def log_to_stderr(ctx: click.Context) -> None:
+    """For one command: the `batchgen` logger's warnings (INFO with run --verbose) on stderr.
+    The library itself stays quiet (a NullHandler); the CLI is the one that speaks."""
+    logger = logging.getLogger("batchgen")
+    handler = EchoHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    if level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    ctx.call_on_close(restore)
+
+
+def read_key(path: Path) -> str:
+    """The API key in `path`, stripped; an empty or unreadable file is invalid input (exit 3)."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        click.echo(f"error: cannot read the key file {path}: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    if not key:
+        click.echo(f"error: the key file {path} is empty (put the API key in it)", err=True)
+        sys.exit(EXIT_INVALID)
+    return key

@@ -11,13 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
-import os
 import secrets
-import signal
-import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -29,13 +24,14 @@ from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import ApiClient, Timeouts
-from batchgen.edges.ledger import LOCK_NAME, LedgerWriter, load_ledger
+from batchgen.edges.ledger import LedgerWriter, load_ledger
 from batchgen.edges.parts import PART_ROOT, PartAllocator
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
-from batchgen.run.layout import Layout, plan_layout
+from batchgen.run.interrupts import EXIT_INTERRUPTED, signals
+from batchgen.run.layout import plan_layout
 from batchgen.run.options import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
@@ -45,6 +41,7 @@ from batchgen.run.options import (
 )
 from batchgen.run.progress import Reporter
 from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, pending_work
+from batchgen.run.unused import remove_unused
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -65,11 +62,7 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # some jobs failed
 EXIT_STOPPED: Final = 2  # auth, credits, model gone
 EXIT_INVALID: Final = 3  # the manifest or a setting is invalid
-EXIT_INTERRUPTED: Final = 130
 EMULATOR_MINUTE: Final = 1.0  # seconds that a rate-limit minute lasts against --emulator
-INTERRUPTED: Final = "interrupted; run the same command to resume"
-
-log = logging.getLogger("batchgen")
 
 
 @dataclass(frozen=True)
@@ -219,7 +212,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             )
             watching = asyncio.create_task(reporter.run())
             try:
-                async with _signals(engine, o.handle_signals, o.grace) as signalled:
+                async with signals(engine, o.handle_signals, o.grace) as signalled:
                     await engine.run(works)
                     interrupted = signalled()
             finally:
@@ -243,7 +236,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             )
             if new_folder and not any(j.state is not State.PENDING for j in final.jobs.values()):
                 # Nothing was accepted (a refused key, say): leave no folder that looks like a run.
-                written = not await asyncio.to_thread(_remove_unused, layout)
+                written = not await asyncio.to_thread(remove_unused, layout)
                 return RunResult(engine.stats, out_dir, counts, interrupted, summary, server,
                                  written)  # fmt: skip
             if shard is not None:
@@ -258,25 +251,6 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 "there is room"
             ) from None
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
-
-
-_STATE_FILES: Final = frozenset({"ledger.jsonl", "metadata.jsonl", LOCK_NAME})
-
-
-def _remove_unused(layout: Layout) -> bool:
-    """Remove a folder this run created and used for nothing but its own bookkeeping (the lock
-    is held meanwhile, so no other run is in it). Anything else found there keeps it."""
-    folder = layout.state_dir
-    names = {p.name for p in folder.iterdir()}
-    if not names <= _STATE_FILES:
-        return False
-    for name in [*sorted(names - {LOCK_NAME}), LOCK_NAME]:
-        (folder / name).unlink(missing_ok=True)
-    try:
-        folder.rmdir()
-    except OSError:
-        return False
-    return True
 
 
 def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> PartAllocator | None:
@@ -296,46 +270,3 @@ def _exit_code(stats: RunStats, interrupted: bool, failed_earlier: int) -> int:
     if stats.stop_reason is not None:
         return EXIT_STOPPED
     return EXIT_FAILED if sum(stats.failed.values()) or failed_earlier else EXIT_OK
-
-
-@contextlib.asynccontextmanager
-async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator[Any]:
-    """First SIGINT/SIGTERM: stop submitting, let paid jobs finish for up to `grace` seconds.
-    Second (or the grace running out): exit at once. Every ledger append is durable when it
-    returns, so an exit at any point leaves a ledger the next run resumes from."""
-    seen = [0]
-    timers: list[asyncio.TimerHandle] = []
-    if not enabled:
-        yield lambda: False
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        seen[0] += 1
-        if seen[0] == 1:
-            # The hint matters now, not in the summary once the run is over.
-            log.warning(
-                "interrupted: finishing the jobs in flight for up to %g s "
-                "(press Ctrl-C again to quit now)",
-                grace,
-            )
-            engine.stop(INTERRUPTED)
-            timers.append(loop.call_later(grace, _exit_now))
-        else:
-            _exit_now()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    try:
-        yield lambda: seen[0] > 0
-    finally:
-        for timer in timers:  # the run ended within its grace period: no late exit
-            timer.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
-def _exit_now() -> None:
-    sys.stderr.write("batchgen: stopped at once; run the same command to resume\n")
-    sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
