@@ -150,6 +150,19 @@ def test_status_during_a_run_shows_the_total_and_names_a_submit_in_progress():
     assert status.as_dict()["planned"] == 320
 
 
+def test_status_reads_the_total_from_the_runs_record(tmp_path: Path):
+    """`batchgen status` on a folder whose run is under way: the total comes from the ledger."""
+    manifest = jobs(tmp_path / "m.jsonl", 5)
+    out = tmp_path / "o"
+    assert invoke("run", str(manifest), "--emulator", "--out", str(out), "--quiet")[0] == 0
+    with (out / "ledger.jsonl").open("a") as ledger:  # a bigger run starting in the same folder
+        ledger.write('{"t":9,"event":"run","model":"qwen-image","manifest":"m","jobs":320}\n')
+    code, text, _ = invoke("status", str(out))
+    assert code == 0
+    assert "5 of 320 jobs, 2 run(s)" in text
+    assert json.loads(invoke("status", str(out), "--json")[1])["planned"] == 320
+
+
 async def test_run_manifest_as_a_library_is_quiet_and_logs(tmp_path: Path, capsys, caplog):
     manifest = jobs(tmp_path / "m.jsonl", 4)
     with caplog.at_level(logging.INFO, logger="batchgen"):
@@ -171,6 +184,7 @@ async def test_run_options_object_and_keywords_are_the_same_call(tmp_path: Path)
     options = RunOptions(out=tmp_path / "a", emulator=True, overrides={"rpm": 600}, quiet=True)
     with pytest.raises(AttributeError):
         options.quiet = False  # type: ignore[misc]
+    assert "sk-secret" not in repr(RunOptions(api_key="sk-secret"))
     by_options = await run_manifest(manifest, options)
     by_keywords = await run_manifest(manifest, out=tmp_path / "b", emulator=True,
                                      overrides={"rpm": 600}, quiet=True)  # fmt: skip
