@@ -37,8 +37,8 @@ from batchgen.edges.client import DEFAULT_API_ROOT
 from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
-from batchgen.run.console import dry_run_lines, limits_line, run_summary_lines, summary_lines
-from batchgen.run.options import RunOptions, expected_seconds
+from batchgen.run.console import dry_run_lines, run_summary_lines, summary_lines
+from batchgen.run.options import RunOptions
 from batchgen.run.resumeplan import plan_resume
 from batchgen.run.runner import (
     DEFAULT_GRACE,
@@ -228,10 +228,6 @@ def run(
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return
     with _exit_on_errors():
-        loaded = load_manifest(manifest, model=model, overrides=overrides)
-        if not quiet:
-            expected = expected_seconds(loaded.schema, emulator, expect_seconds)
-            click.echo(limits_line(loaded, overrides, expected))
         options = RunOptions(
             api_key=api_key,
             out=out,
@@ -247,8 +243,9 @@ def run(
             status_interval=status_interval,
             status_stream=sys.stderr,
             media=MediaLimits(allow_private=private_media),
+            on_start=None if quiet else click.echo,
         )
-        result = asyncio.run(run_manifest(loaded, dataclasses.replace(options, **scaling)))
+        result = asyncio.run(run_manifest(manifest, dataclasses.replace(options, **scaling)))
     for line in run_summary_lines(result):
         click.echo(line)
     sys.exit(result.exit_code)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 from batchgen.core.jobs import Job
 from batchgen.manifest.estimate import estimate, format_duration
 from batchgen.manifest.loader import Manifest, Scan
 from batchgen.run.runner import RunResult
 
-__all__ = ["dry_run_lines", "limits_line", "run_summary_lines", "summary_lines"]
+__all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
 
 
 def _job_line(job: Job) -> str:
@@ -117,33 +115,6 @@ def _calls(calls: Counter[str]) -> str:
     if calls["sync"] or not kinds:
         kinds.append(f"sync calls {calls['sync']}")
     return ", ".join(kinds)
-
-
-def limits_line(
-    manifest: Manifest, overrides: Mapping[str, Any], expected: tuple[float, str]
-) -> str:
-    """The first line of a run: the limits in force and where each came from (flag, manifest,
-    default), so a slow run can be explained before it is waited for."""
-    s = manifest.settings
-
-    def source(name: str) -> str:
-        if overrides.get(name) is not None:
-            return "flag"
-        return "manifest" if name in manifest.settings_in_file else "default"
-
-    polls = "counted" if s.count_polls else "not counted"
-    seconds, where = expected
-    parts = [
-        f"rpm {s.rpm:g} ({source('rpm')})",
-        f"concurrency {s.concurrency} ({source('concurrency')})",
-        f"polls {polls} ({source('count_polls')})",
-        f"expect {seconds:g} s per image ({where})",
-    ]
-    if s.budget_usd is not None:
-        parts.append(f"budget ${s.budget_usd:g} ({source('budget_usd')})")
-    if s.mode == "sync":
-        parts.append(f"mode sync ({source('mode')})")
-    return "limits: " + ", ".join(parts)
 
 
 def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:

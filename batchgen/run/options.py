@@ -7,7 +7,7 @@ once, can pass it around and compare it, and a new option is one field with its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -69,6 +69,9 @@ class RunOptions:
     ledger_dir: Path | None = None
     storage_options: Mapping[str, Any] | None = None
     media: MediaLimits | None = None
+    # Called once with the limits line (`limits.py`) when the manifest has passed its checks,
+    # before anything is sent: the CLI prints it as the run's first line.
+    on_start: Callable[[str], None] | None = None
 
 
 def expected_seconds(

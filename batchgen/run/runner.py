@@ -32,6 +32,7 @@ from batchgen.manifest.loader import Manifest, load_manifest
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.interrupts import EXIT_INTERRUPTED, signals
 from batchgen.run.layout import plan_layout
+from batchgen.run.limits import limits_line
 from batchgen.run.options import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
@@ -163,9 +164,12 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
-            typical, _ = expected_seconds(
+            expected = expected_seconds(
                 schema, emu.config if emu is not None else False, o.expect_seconds
             )
+            typical = expected[0]
+            if o.on_start is not None:
+                o.on_start(limits_line(loaded, o.overrides or {}, expected))
             sync = settings.mode == "sync"
             engine = Engine(
                 api,
