@@ -81,6 +81,15 @@ def test_first_line_states_the_limits_and_where_each_came_from(tmp_path: Path):
     assert "expect 0.05 s per image (default: the emulator's latency)" in first
 
 
+def test_an_invalid_manifest_prints_no_limits_line(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("jobs:\n  - prompt: x\n    steps: 500\n")
+    code, out, err = invoke("run", str(bad), "--emulator", "--out", str(tmp_path / "o"))
+    assert code == 3
+    assert out == ""
+    assert "steps" in err
+
+
 # -- 4. small things ------------------------------------------------------------------------
 
 

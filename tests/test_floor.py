@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from batchgen.core.floor import Limits, Work, floor_seconds
 from batchgen.core.runstats import RunStats
 from batchgen.core.summary import RunShape, final_summary, run_work
-from batchgen.emulator import Emulator
+from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.run.runner import run_manifest
 
 from .conftest import KEY, StartEmulator
@@ -117,6 +117,18 @@ async def test_quickstart_wall_is_at_least_the_floor(tmp_path: Path):
     assert summary["outcome"]["completed"] == 8
     assert summary["floor_basis"]["submits"] == 8
     assert 1.0 < summary["floor_seconds"] <= summary["wall_seconds"]  # one full window at least
+
+
+async def test_latency_bound_run_wall_is_at_least_the_floor(tmp_path: Path):
+    """16 jobs of 0.3 s on 4 slots, no rate to speak of: the slots bound it (4 rounds)."""
+    manifest = _quickstart_like(tmp_path / "m.jsonl", 16)
+    result = await run_manifest(
+        manifest, out=tmp_path / "out", overrides={"rpm": 60000, "concurrency": 4},
+        emulator=EmulatorConfig(latency=0.3, latency_jitter=0.0, workers=8), quiet=True,
+    )  # fmt: skip
+    summary = result.summary
+    assert summary["outcome"]["completed"] == 16
+    assert 4 * 0.3 <= summary["floor_seconds"] <= summary["wall_seconds"]
 
 
 async def _run_until_submitted(manifest: Path, out: Path, emu: Emulator, n: int) -> None:
