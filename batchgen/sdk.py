@@ -25,7 +25,7 @@ from batchgen.core.policy import Action, Backoff, decide, seeded_rand
 from batchgen.core.pollplan import PollPlanner, completion_time
 from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient
-from batchgen.models.registry import schema_for
+from batchgen.models.registry import typical_seconds_of
 
 __all__ = ["AsyncJob", "Client"]
 
@@ -131,9 +131,8 @@ class Client:
         return poll
 
     def _schedule(self, model: str) -> PollPlanner:
-        schema = schema_for(model)
         if model not in self._planners:  # one per model: what one job teaches helps the next
-            typical = self._typical or (schema.typical_seconds if schema else 30.0)
+            typical = self._typical or typical_seconds_of(model)
             self._planners[model] = PollPlanner(typical)
         return self._planners[model]
 

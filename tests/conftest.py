@@ -7,7 +7,7 @@ Tests assert on what the server saw (its counters), never on mocks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.manifest.loader import Manifest, load_manifest
+from tests.procs import emulator_process
 
 KEY = "emulator-key"
 AUTH = {"x-api-key": KEY}
@@ -56,6 +57,20 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
 async def emu(start_emulator: StartEmulator) -> Emulator:
     """An emulator with the default (fast, fault-free) scenario."""
     return await start_emulator()
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    """A `batchgen emulator` process that outlives every killed runner, so paid jobs can be
+    re-attached; its own for each test (the counters are the test's)."""
+    yield from emulator_process("--latency", "0.15", "--latency-jitter", "0.05", "--workers", "16")
+
+
+@pytest.fixture(scope="module")
+def module_emulator_url() -> Iterator[str]:
+    """One quick `batchgen emulator` process for a whole module: each case sends its own prompts,
+    so its own fingerprints in the counters."""
+    yield from emulator_process("--latency", "0.05", "--workers", "16")
 
 
 @pytest.fixture

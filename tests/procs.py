@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from batchgen.core.lifecycle import State, replay
+from tests.helpers import write_jsonl
 
 ANNOUNCE = "batchgen emulator listening on "
 
@@ -42,8 +43,7 @@ def server_stats(url: str) -> dict:
 
 
 def write_jobs(path: Path, n: int) -> Path:
-    path.write_text("".join(json.dumps({"prompt": f"crash test {i}"}) + "\n" for i in range(n)))
-    return path
+    return write_jsonl(path, ({"prompt": f"crash test {i}"} for i in range(n)))
 
 
 def start_run(

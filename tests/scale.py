@@ -14,19 +14,19 @@ from batchgen.cli.main import main
 from batchgen.core.shard import Shard
 from batchgen.emulator import Emulator
 from batchgen.run.runner import RunResult, run_manifest
+from tests.helpers import FAST, write_jsonl
 
-FAST = {"rpm": 6000, "concurrency": 16}
+SCALE = {**FAST, "concurrency": 16}  # the shard tests keep twice as many jobs in flight
 
 
 def write_prompts(path: Path, n: int) -> Path:
     """`n` jobs without explicit seeds: batchgen resolves each seed from the job id."""
-    path.write_text("".join(json.dumps({"prompt": f"scale test {i}"}) + "\n" for i in range(n)))
-    return path
+    return write_jsonl(path, ({"prompt": f"scale test {i}"} for i in range(n)))
 
 
 async def run(manifest: Path, out: Path | str, emu: Emulator, **kw: Any) -> RunResult:
     return await run_manifest(
-        manifest, api_key="emulator-key", out=out, base_url=emu.base_url, overrides=FAST,
+        manifest, api_key="emulator-key", out=out, base_url=emu.base_url, overrides=SCALE,
         expect_seconds=0.05, quiet=True, **kw,
     )  # fmt: skip
 

@@ -22,6 +22,7 @@ from batchgen.edges.ledger import LedgerWriter
 from batchgen.emulator import Emulator, parse_fault
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import load_manifest
+from tests.helpers import write_jsonl
 
 from .conftest import KEY, StartEmulator
 
@@ -141,7 +142,7 @@ async def test_bad_key_stops_after_one_submit(emu: Emulator, tmp_path: Path):
 async def test_unknown_model_stops_before_any_image(emu: Emulator, tmp_path: Path):
     """An unknown model is one 404 and a stop, no images."""
     path = tmp_path / "jobs.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(10)))
+    write_jsonl(path, ({"prompt": f"p{i}"} for i in range(10)))
     jobs = list(load_manifest(path, model="no-such-model").jobs())
     stats, _ = await run_engine(emu, jobs, tmp_path / "out")
     assert stats.stop_reason is not None

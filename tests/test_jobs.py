@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from batchgen.core.jobs import (
     resolve_seed,
 )
 from batchgen.manifest.loader import Manifest, load_manifest
+from tests.helpers import write_jsonl
 
 SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 prompts = st.text(min_size=1, max_size=40).filter(lambda s: s.strip())
@@ -49,7 +49,7 @@ def test_ids_stable_unique_and_safe(
 ) -> None:
     """The same rows always give the same ids; ids are unique (even for duplicate rows) and safe."""
     path = tmp_path_factory.mktemp("m") / "m.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
+    write_jsonl(path, data)
     first, second = _ids(path), _ids(path)
     assert first == second
     assert len(set(first)) == len(first)
@@ -64,11 +64,11 @@ def test_editing_one_row_changes_only_its_id(
     """Changing one job's params changes that job's id and no other (for distinct rows)."""
     path = tmp_path_factory.mktemp("m") / "m.jsonl"
     unique = [dict(r, prompt=f"{i}:{r['prompt']}") for i, r in enumerate(data)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in unique), encoding="utf-8")
+    write_jsonl(path, unique)
     before = _ids(path)
     k = draw.draw(st.integers(0, len(unique) - 1))
     unique[k] = dict(unique[k], prompt=unique[k]["prompt"] + " edited")
-    path.write_text("".join(json.dumps(r) + "\n" for r in unique), encoding="utf-8")
+    write_jsonl(path, unique)
     after = _ids(path)
     assert [a != b for a, b in zip(before, after, strict=True)] == [
         i == k for i in range(len(unique))

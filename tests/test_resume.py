@@ -6,15 +6,11 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from batchgen.core.lifecycle import State, replay
 from tests.procs import (
     check_dataset,
-    emulator_process,
     finish,
     ledger_events,
     server_stats,
@@ -23,12 +19,6 @@ from tests.procs import (
     wait_for_events,
     write_jobs,
 )
-
-
-@pytest.fixture
-def emulator_url() -> Iterator[str]:
-    """A `batchgen emulator` process on an OS-chosen port, shared by successive runs."""
-    yield from emulator_process("--latency", "0.15", "--latency-jitter", "0.05", "--workers", "16")
 
 
 def test_sigkill_three_times_then_resume(tmp_path: Path, emulator_url: str):

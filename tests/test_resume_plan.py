@@ -8,7 +8,8 @@ import pytest
 
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerJob, State
-from batchgen.core.resume import MEDIA_RETENTION, Step, plan
+from batchgen.core.resume import Step, plan
+from batchgen.core.wire import MEDIA_RETENTION
 from batchgen.edges.ledger import load_ledger
 
 JOB = Job(id="j1", model="qwen-image", params={"prompt": "x", "seed": 1})

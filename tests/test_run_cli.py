@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
+from tests.helpers import cli, start_cli, write_jsonl
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def batchgen(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchgen", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        check=False,
-    )
 
 
 def test_quickstart_with_emulator_writes_images_and_resumes(tmp_path: Path):
     """The README's main command makes 8 images; the same command again skips them all."""
     out = tmp_path / "out"
-    first = batchgen("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
-                     cwd=tmp_path)  # fmt: skip
+    first = cli("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
+                cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert "8 completed, 0 failed" in first.stdout
     images = sorted(out.glob("*.jpg"))
@@ -39,8 +28,8 @@ def test_quickstart_with_emulator_writes_images_and_resumes(tmp_path: Path):
             assert image.format == "JPEG"
     rows = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
     assert sorted(r["file_name"] for r in rows) == sorted(p.name for p in images)
-    again = batchgen("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
-                     cwd=tmp_path)  # fmt: skip
+    again = cli("run", str(ROOT / "jobs" / "quickstart.yaml"), "--emulator", "--out", str(out),
+                cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0
     assert "8 already done" in again.stdout
     assert len(list(out.glob("*.jpg"))) == 8
@@ -50,7 +39,7 @@ def test_invalid_manifest_exits_3_and_sends_nothing(tmp_path: Path):
     """A broken manifest is reported with file:line and exit code 3."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("jobs:\n  - prompt: ok\n  - prompt: x\n    steps: 500\n")
-    result = batchgen("run", str(bad), "--emulator", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    result = cli("run", str(bad), "--emulator", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 3
     assert "bad.yaml:4" in result.stderr
     assert "steps" in result.stderr
@@ -61,11 +50,8 @@ def test_missing_key_is_a_clear_error(tmp_path: Path):
     """Without --emulator and without a key, the run refuses before sending anything."""
     manifest = tmp_path / "m.yaml"
     manifest.write_text("jobs:\n  - prompt: a fox\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--base-url", "http://127.0.0.1:9"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    result = cli("run", str(manifest), "--base-url", "http://127.0.0.1:9", cwd=tmp_path,
+                 env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert result.returncode == 3
     assert "SEGMIND_API_KEY" in result.stderr
 
@@ -73,13 +59,11 @@ def test_missing_key_is_a_clear_error(tmp_path: Path):
 def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(tmp_path: Path):
     """Ctrl-C: no new submits, jobs in flight are written, exit 130; the ledger replays."""
     manifest = tmp_path / "many.jsonl"
-    manifest.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(200)))
+    write_jsonl(manifest, ({"prompt": f"p{i}"} for i in range(200)))
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", str(out),
-         "--rpm", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    proc = start_cli(
+        "run", str(manifest), "--emulator", "--out", str(out), "--rpm", "20", cwd=tmp_path
+    )
     ledger = out / "ledger.jsonl"
     for _ in range(600):  # wait (up to 30 s) until a job has completed
         if ledger.exists() and '"event":"completed"' in ledger.read_text():
@@ -104,14 +88,14 @@ def test_mode_sync_from_the_manifest(tmp_path: Path):
         "jobs:\n  - prompt: a fox\n  - prompt: a cat\n    image_format: jpeg\n"
     )
     out = tmp_path / "out"
-    result = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    result = cli("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 completed" in result.stdout
     assert sorted(p.suffix for p in out.iterdir() if p.suffix in (".png", ".jpg")) == [
         ".jpg",
         ".png",
     ]
-    again = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    again = cli("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
     assert "2 already done" in again.stdout
 
 
@@ -119,17 +103,14 @@ def test_edited_manifest_runs_new_and_changed_jobs_only(tmp_path: Path):
     """Between runs: a changed job and a new one run; a removed one is left alone and reported."""
     manifest = tmp_path / "m.jsonl"
     rows = [{"prompt": f"p{i}"} for i in range(5)]
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(manifest, rows)
     out = tmp_path / "out"
-    assert (
-        batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path).returncode
-        == 0
-    )
+    assert cli("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path).returncode == 0
     rows[0] = {"prompt": "p0 edited"}  # changed: a new id
     del rows[4]  # removed
     rows.append({"prompt": "p5"})  # new
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    again = batchgen("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
+    write_jsonl(manifest, rows)
+    again = cli("run", str(manifest), "--emulator", "--out", str(out), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "2 job(s) run: 2 completed" in again.stdout
     assert "3 already done" in again.stdout
@@ -140,17 +121,15 @@ def test_edited_manifest_runs_new_and_changed_jobs_only(tmp_path: Path):
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path):
     """While one run holds a folder, another on it stops at once (exit 2) and sends nothing."""
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(100)))
-    first = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", "out",
-         "--rpm", "30", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    write_jsonl(manifest, ({"prompt": f"p{i}"} for i in range(100)))
+    first = start_cli(
+        "run", str(manifest), "--emulator", "--out", "out", "--rpm", "30", "--quiet", cwd=tmp_path
+    )
     ledger = tmp_path / "out" / "ledger.jsonl"
     while not ledger.exists() or b'"completed"' not in ledger.read_bytes():
         assert first.poll() is None
         time.sleep(0.05)
-    second = batchgen("run", str(manifest), "--emulator", "--out", "out", cwd=tmp_path)
+    second = cli("run", str(manifest), "--emulator", "--out", "out", cwd=tmp_path)
     first.send_signal(signal.SIGINT)
     first.communicate()
     assert second.returncode == 2

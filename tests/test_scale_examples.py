@@ -17,16 +17,14 @@ from batchgen.cli.main import status
 from batchgen.cli.scale import merge
 from batchgen.core.shard import shard_of
 from batchgen.manifest.loader import load_manifest
+from tests.helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "scale-out"
 
 
 def dry_run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchgen", *args, "--dry-run"],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
-    )  # fmt: skip
+    return cli(*args, "--dry-run", cwd=cwd, env=env)
 
 
 def comment_commands(text: str, name: str) -> list[list[str]]:

@@ -14,7 +14,8 @@ from PIL import Image, ImageOps
 from batchgen.views.griddraw import geometry
 from batchgen.views.gridplan import plan_grid
 from batchgen.views.rundata import load_run
-from tests.views import BIRD, FOX, GUIDANCE, artifacts, cells_manifest, cli, invoke, run
+from tests.helpers import cli, write_jsonl
+from tests.views import BIRD, FOX, GUIDANCE, artifacts, cells_manifest, invoke, run
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +168,7 @@ def test_failures_of_older_ledgers_are_placed_from_failed_jsonl(cells: Path, tmp
     for record in records:
         if record["event"] == "failed":
             del record["row"]
-    (old / "ledger.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(old / "ledger.jsonl", records)
     data = load_run(old)
     failed = [i for i in data.items if i.state == "failed"]
     assert sorted(i.params["guidance"] for i in failed) == sorted(GUIDANCE)

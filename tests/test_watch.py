@@ -18,21 +18,12 @@ import pytest
 from batchgen.emulator import EmulatorConfig, parse_fault
 from batchgen.manifest.loader import load_manifest
 from batchgen.run.runner import run_manifest
-
-FAST = {"rpm": 6000, "concurrency": 8}
+from tests.helpers import FAST, cli, start_cli, write_jsonl
 
 
 def jobs_file(path: Path, n: int, failing: int = 0) -> Path:
     rows = [{"prompt": f"picture {i}" + (" [fail]" if i < failing else "")} for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "batchgen", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
-    )  # fmt: skip
+    return write_jsonl(path, rows)
 
 
 async def test_status_lines_and_summary_json(tmp_path: Path):
@@ -142,11 +133,9 @@ def test_progress_in_a_terminal_shows_counts_and_finishes(tmp_path: Path):
 def test_status_during_and_after_a_run(tmp_path: Path):
     """`batchgen status --json` reads a ledger that a running process is appending to."""
     manifest = jobs_file(tmp_path / "m.jsonl", 60)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", "out",
-         "--rpm", "30", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    proc = start_cli(
+        "run", str(manifest), "--emulator", "--out", "out", "--rpm", "30", "--quiet", cwd=tmp_path
+    )
     seen = []
     while proc.poll() is None:
         if (tmp_path / "out" / "ledger.jsonl").exists():
@@ -165,11 +154,9 @@ def test_status_during_and_after_a_run(tmp_path: Path):
 def test_dry_run_shows_the_resume_plan_and_sends_nothing(tmp_path: Path):
     """After an interrupted run, --dry-run counts what is done and what is left; nothing changes."""
     manifest = jobs_file(tmp_path / "m.jsonl", 80)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchgen", "run", str(manifest), "--emulator", "--out", "out",
-         "--rpm", "40", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    proc = start_cli(
+        "run", str(manifest), "--emulator", "--out", "out", "--rpm", "40", "--quiet", cwd=tmp_path
+    )
     ledger = tmp_path / "out" / "ledger.jsonl"
     while not ledger.exists() or ledger.read_text().count('"completed"') < 10:
         assert proc.poll() is None

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +12,8 @@ from click.testing import CliRunner, Result
 from batchgen.cli.main import main
 from batchgen.emulator import EmulatorConfig
 from batchgen.run.runner import RunResult, run_manifest
+from tests.helpers import FAST, write_jsonl
 
-FAST = {"rpm": 6000, "concurrency": 8}
 ROOT = Path(__file__).resolve().parent.parent
 FOX = "a red fox <script>window.pwned = 1</script> & friends"  # user text the page must escape
 BIRD = "a blue bird [fail]"  # the emulator FAILS prompts containing [fail]
@@ -31,8 +28,7 @@ def cells_manifest(path: Path) -> Path:
         for g in GUIDANCE
         if (p, g) != (FOX, 7)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    return write_jsonl(path, rows)
 
 
 def run(manifest: Path, out: Path, **knobs: Any) -> RunResult:
@@ -51,14 +47,6 @@ def run(manifest: Path, out: Path, **knobs: Any) -> RunResult:
 def invoke(*args: str) -> Result:
     """The real CLI in-process (a subprocess costs seconds of imports on a loaded machine)."""
     return CliRunner().invoke(main, list(args))
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real CLI as a new user runs it: a process, in `cwd`."""
-    return subprocess.run(
-        [sys.executable, "-m", "batchgen", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
-    )  # fmt: skip
 
 
 def artifacts() -> Path:

@@ -13,8 +13,10 @@ from typing import Any
 import click
 
 from batchgen.cli.options import RPM_HELP
+from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.emulator.config import parse_outage
+from batchgen.models.registry import typical_seconds_of
 
 __all__ = ["emulator"]
 
@@ -47,7 +49,10 @@ __all__ = ["emulator"]
     "--fail-marker", default="[fail]", show_default=True, help="Prompts containing it always FAIL."
 )
 @click.option(
-    "--retention", default=3600.0, show_default=True, help="Seconds a request record lives."
+    "--retention",
+    default=REQUEST_RETENTION,
+    show_default=True,
+    help="Seconds a request record lives.",
 )
 @click.option(
     "--id-format",
@@ -116,7 +121,7 @@ def _emulator_config(opts: dict[str, Any]) -> EmulatorConfig:
     keys = opts.pop("keys") or ("emulator-key",)
     models = ("qwen-image", *opts.pop("models"))
     if realistic:
-        opts["latency"], opts["latency_jitter"] = 28.0, 4.0
+        opts["latency"], opts["latency_jitter"] = typical_seconds_of("qwen-image"), 4.0
     faults = tuple(parse_fault(text) for text in opts.pop("faults"))
     outage = opts.pop("outage", None)
     if outage is not None:

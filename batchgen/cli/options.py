@@ -15,6 +15,7 @@ from typing import Any, Final
 import click
 
 from batchgen.manifest.settings import RunSettings
+from batchgen.run.runner import EXIT_INVALID
 
 __all__ = [
     "CONCURRENCY_HELP",
@@ -27,7 +28,6 @@ __all__ = [
     "read_key",
 ]
 
-EXIT_INVALID: Final = 3  # invalid input: a manifest, a flag, a key file
 _DEFAULTS: Final = RunSettings()
 
 RPM_HELP: Final = "At most N submits (and polls, with --count-polls) in any one-minute window."

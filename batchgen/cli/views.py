@@ -7,20 +7,24 @@ Exit codes follow `run`: 0 done, 2 the folder cannot be read (damaged ledger, I/
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import click
 
+if TYPE_CHECKING:
+    from batchgen.views.servehost import Beside
+
+from batchgen.core.folder import LEDGER_NAME, SHARDS_DIR
 from batchgen.core.lifecycle import LedgerDamage
-from batchgen.edges.ledger import LEDGER_NAME
 from batchgen.views.gridplan import DEFAULT_MAX_PANELS, GridError, parse_where, plan_grid
 from batchgen.views.rundata import RunData, load_run
 
-__all__ = ["export", "grid", "report"]
+__all__ = ["dashboard_beside", "export", "grid", "linger", "report", "serve"]
 
 EXIT_IO: Final = 2
 EXIT_INPUT: Final = 3
@@ -128,13 +132,10 @@ def report(folder: Path, max_images: int) -> None:
     from batchgen.views.report import write_report
 
     with _errors(folder):
-        data = load_run(folder)
-        target, shown = write_report(data, max_images=max_images)
-    click.echo(f"wrote {target}: {shown} images, {_failed(data)} failed; open it in a browser")
-
-
-def _failed(data: RunData) -> int:
-    return sum(item.state == "failed" for item in data.items)
+        if (folder / LEDGER_NAME).exists() or not (folder / SHARDS_DIR).is_dir():
+            load_run(folder)  # the errors of a missing or damaged ledger, as grid gives them
+        target, shown, failed = write_report(folder, max_images=max_images)
+    click.echo(f"wrote {target}: {shown} images, {failed} failed; open it in a browser")
 
 
 @click.command()
@@ -155,3 +156,89 @@ def export(folder: Path, target: Path) -> None:
         data = load_run(folder)
         count = write_parquet(data, target)
     click.echo(f"wrote {target}: {count} images with their metadata")
+
+
+@click.command()
+@click.argument("folder", metavar="DIR")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (not loopback: open to the network).")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port (0: any free one).")  # fmt: skip
+@click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+              help="fsspec option for an s3:// DIR (as for run and merge).")  # fmt: skip
+def serve(folder: str, host: str, port: int, storage_option: tuple[str, ...]) -> None:
+    """Serve a live dashboard of DIR (a run's --out, local or s3://) until Ctrl-C.
+
+    The page updates by itself while a run is going (server-sent events) and shows a finished
+    folder the same way: the run at a glance, the gallery with filters, the sweep grid, the
+    failures with the command to retry them, and each shard of a sharded output. Read-only:
+    it never writes the ledger or the images (thumbnails are cached in DIR/.thumbs/).
+    """
+    import asyncio
+
+    from batchgen.edges.storage import StorageError, is_remote, open_store, parse_storage_options
+    from batchgen.views.livesource import Source
+    from batchgen.views.servehost import hosted, is_loopback, listen, url_of
+
+    try:
+        store = open_store(folder, parse_storage_options(storage_option))
+    except (StorageError, ValueError) as exc:
+        _fail(EXIT_INPUT, str(exc))
+    local = None if is_remote(folder) else Path(folder)
+    if local is not None and not local.is_dir():
+        _fail(EXIT_INPUT, f"{folder} is not a folder (DIR is a run's --out)")
+    source = Source(store, name=_public(folder))
+    if not is_loopback(host):
+        click.echo(f"note: --host {host}: anyone who can reach it sees the run", err=True)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        _fail(EXIT_IO, f"cannot listen on {host}:{port}: {exc}")
+
+    async def main() -> None:
+        async with hosted(source, sock, interval=0.5 if local else 15.0):
+            click.echo(
+                f"batchgen dashboard of {_public(folder)} on {url_of(sock)} (Ctrl-C to stop)"
+            )
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        click.echo("dashboard stopped")
+
+
+def _public(location: str) -> str:
+    """A location as shown on the page: credentials in a URL (user:secret@) are cut out."""
+    scheme, sep, rest = location.partition("://")
+    if not sep:
+        return location
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+
+
+def dashboard_beside(port: int | None) -> Beside | None:
+    """`run --serve`: the port is taken before the run starts, so a busy one stops nothing."""
+    from batchgen.views.servehost import Beside, listen
+
+    if port is None:
+        return None
+    try:
+        beside = Beside(listen("127.0.0.1", port))
+    except OSError as exc:
+        click.echo(f"error: --serve {port}: cannot listen: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"batchgen dashboard on {beside.url}", err=True)
+    return beside
+
+
+def linger(beside: Beside, stay: bool | None) -> None:
+    """After the run: keep the page up until Ctrl-C (by default only for a person at a terminal;
+    a script or nohup gets its exit code at once, and `batchgen serve DIR` shows the same page)."""
+    if stay is None:
+        stay = sys.stderr.isatty()
+    if stay:
+        click.echo(f"the dashboard stays up on {beside.url}: press Ctrl-C to stop it", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            beside.wait()
+    beside.stop()

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
 
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerJob, State
-from batchgen.core.wire import Submitted
+from batchgen.core.wire import MEDIA_RETENTION, Submitted
 
-__all__ = ["MEDIA_RETENTION", "Step", "Work", "plan"]
-
-MEDIA_RETENTION: Final = 7 * 24 * 3600.0  # image URLs stay downloadable this long [2nd]
+__all__ = ["Step", "Work", "plan"]
 
 
 class Step(Enum):

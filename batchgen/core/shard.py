@@ -24,9 +24,9 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from batchgen.core.errors import BatchgenError
+from batchgen.core.folder import SHARDS_DIR
 
 __all__ = [
-    "SHARDS_DIR",
     "Shard",
     "ShardError",
     "parse_label",
@@ -35,7 +35,6 @@ __all__ = [
     "shard_of",
 ]
 
-SHARDS_DIR: Final = "shards"
 _SPEC: Final = re.compile(r"(\d+)/(\d+)")
 _LABEL: Final = re.compile(r"(\d+)-of-(\d+)")
 MAX_SHARDS: Final = 100_000

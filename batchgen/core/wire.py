@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 __all__ = [
     "API_KEY_HEADER",
     "FINAL_STATES",
+    "MEDIA_RETENTION",
     "PENDING_STATES",
+    "REQUEST_RETENTION",
     "RESET_AT_HEADER",
     "RETRY_AFTER_HEADER",
     "V1_HEADERS",
@@ -40,6 +42,12 @@ __all__ = [
 API_KEY_HEADER: Final = "x-api-key"
 RESET_AT_HEADER: Final = "x-rate-limit-reset-at-utc"
 RETRY_AFTER_HEADER: Final = "Retry-After"
+
+# How long the server keeps what a submit made (segmind-v2-api.md, "Records expire"): a request
+# record 1 h after submit (then polls answer 404: resume re-attaches only younger requests, the
+# emulator expires its records after this), an `output` URL 7 days [2nd].
+REQUEST_RETENTION: Final = 3600.0
+MEDIA_RETENTION: Final = 7 * 24 * 3600.0
 
 # Headers of a sync (v1) image response, by meaning.
 V1_HEADERS: Final = {

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from batchgen.core.errors import LedgerError
+from batchgen.core.folder import LEDGER_NAME, LOCK_NAME
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.edges.crashpoints import crashpoint, fault
 
@@ -47,7 +48,6 @@ __all__ = [
     "load_ledger",
 ]
 
-LEDGER_NAME: Final = "ledger.jsonl"
 LEDGER_VERSION: Final = 1
 
 
@@ -187,9 +187,6 @@ def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
                 row = json.loads(raw).get("row")
                 if isinstance(row, dict):
                     yield row
-
-
-LOCK_NAME: Final = ".batchgen.lock"
 
 
 @contextlib.contextmanager

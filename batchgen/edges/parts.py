@@ -25,18 +25,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
-from batchgen.edges.sinks import PART_SUFFIX, MetadataWriter, write_jsonl_atomic
+from batchgen.core.folder import METADATA_NAME, PART_ROOT, PART_SUFFIX
+from batchgen.edges.sinks import write_jsonl_atomic
 
 __all__ = [
     "DEFAULT_FOLDER_SIZE",
-    "PART_ROOT",
     "PartAllocator",
     "part_of",
     "write_metadata",
 ]
 
 DEFAULT_FOLDER_SIZE: Final = 10_000
-PART_ROOT: Final = "data"
 _PART_RE: Final = re.compile(rf"({PART_ROOT}/(?:\d+-of-\d+/)?\d{{5}})/(.+)")
 
 
@@ -78,7 +77,7 @@ def write_metadata(out_dir: Path, rows: Callable[[], Iterator[dict[str, Any]]]) 
     `rows` is called once (flat runs: the file is exactly as before) or twice (runs with parts:
     a first pass learns the columns and their types, a second writes the files).
     """
-    target = out_dir / MetadataWriter.NAME
+    target = out_dir / METADATA_NAME
     if not (out_dir / PART_ROOT).is_dir():
         write_jsonl_atomic(target, rows())
         return
@@ -93,7 +92,7 @@ def write_metadata(out_dir: Path, rows: Callable[[], Iterator[dict[str, Any]]]) 
             found = part_of(str(row.get("file_name", "")))
             folder, name = found if found is not None else ("", row.get("file_name"))
             if folder not in handles:
-                path = out_dir / folder / MetadataWriter.NAME
+                path = out_dir / folder / METADATA_NAME
                 temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
                 handles[folder] = (path, temp.open("w", encoding="utf-8"))
             line = _normalized(row, name, keys, floats)

@@ -22,10 +22,10 @@ from typing import Any, Final
 import aiofiles
 from PIL import Image
 
+from batchgen.core.folder import METADATA_NAME, PART_SUFFIX
 from batchgen.edges.crashpoints import crashpoint, fault
 
 __all__ = [
-    "PART_SUFFIX",
     "ImageInfo",
     "InvalidImage",
     "MetadataWriter",
@@ -36,7 +36,6 @@ __all__ = [
     "write_jsonl_atomic",
 ]
 
-PART_SUFFIX: Final = ".part"
 _FORMATS: Final = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "GIF": "gif"}
 EXTENSIONS: Final = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 
@@ -126,10 +125,8 @@ class MetadataWriter:
     Not fsync'd: the ledger is the durable record, and the metadata can be rebuilt from it.
     """
 
-    NAME: Final = "metadata.jsonl"
-
     def __init__(self, folder: Path) -> None:
-        self.path = folder / self.NAME
+        self.path = folder / METADATA_NAME
         self._lock = asyncio.Lock()
         self._handle: Any = None
 

@@ -31,7 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 from batchgen.core.errors import BatchgenError
-from batchgen.edges.sinks import PART_SUFFIX, file_intact, remove_partials, store_atomic
+from batchgen.core.folder import PART_SUFFIX
+from batchgen.edges.sinks import file_intact, remove_partials, store_atomic
 
 __all__ = [
     "FsspecStore",

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from batchgen.core.wire import MEDIA_RETENTION, REQUEST_RETENTION
+
 __all__ = [
     "FAULT_KINDS",
     "ROUTES",
@@ -130,8 +132,8 @@ class EmulatorConfig:
     fail_rate: float = 0.0  # seeded probability that a job ends FAILED
     fail_marker: str = "[fail]"  # a prompt containing this always FAILS
 
-    retention: float = 3600.0  # seconds after submit that a request record lives
-    media_retention: float = 7 * 24 * 3600.0
+    retention: float = REQUEST_RETENTION  # seconds after submit that a request record lives
+    media_retention: float = MEDIA_RETENTION
     id_format: IdFormat = "hex32"
     early_result: EarlyResult = "status"  # what GET /v2/requests/{id} answers before completion
 

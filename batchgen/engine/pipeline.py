@@ -32,7 +32,7 @@ from batchgen.core.policy import Backoff, decide, decide_media, seeded_rand
 from batchgen.core.pollplan import PollPlanner
 from batchgen.core.resume import Step, Work
 from batchgen.core.runstats import RunStats
-from batchgen.core.wire import Poll, Submitted, SyncImage, decode_base64
+from batchgen.core.wire import REQUEST_RETENTION, Poll, Submitted, SyncImage, decode_base64
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.sinks import ImageInfo, InvalidImage, MetadataWriter
@@ -42,6 +42,7 @@ from batchgen.engine.outcomes import JobOver, Outcomes
 from batchgen.engine.syncpath import SyncStage
 from batchgen.engine.throttle import Throttle
 from batchgen.engine.writer import ImageWriter, checked
+from batchgen.models.registry import DEFAULT_MODEL, typical_seconds_of
 
 __all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
 
@@ -69,9 +70,9 @@ class EngineConfig:
     count_polls: bool = False
     filename: str = "{id}.{ext}"
     parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
-    typical_seconds: float = 28.0
+    typical_seconds: float = typical_seconds_of(DEFAULT_MODEL)
     writers: int = 8
-    retention: float = 3600.0
+    retention: float = REQUEST_RETENTION
     backoff: Backoff = field(default_factory=Backoff)
     seed: int = 0  # jitter stream: a run replays the same way
     sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from batchgen.manifest.settings import RunSettings
-from batchgen.models.registry import ModelSchema
+from batchgen.models.registry import UNKNOWN_MODEL_SECONDS, ModelSchema
 
-__all__ = ["DEFAULT_SECONDS", "POLLS_PER_JOB", "Estimate", "estimate", "format_duration"]
+__all__ = ["POLLS_PER_JOB", "Estimate", "estimate", "format_duration"]
 
 POLLS_PER_JOB: Final = 2.0
-DEFAULT_SECONDS: Final = 30.0  # latency assumed for models without a schema
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Estimate:
 
 def estimate(jobs: int, settings: RunSettings, schema: ModelSchema | None) -> Estimate:
     """Estimate `jobs` images at `settings`' rate limit and concurrency."""
-    latency = schema.typical_seconds if schema is not None else DEFAULT_SECONDS
+    latency = schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
     requests_per_job = 1.0 + (POLLS_PER_JOB if settings.count_polls else 0.0)
     by_concurrency = settings.concurrency * 60.0 / latency
     by_rate = settings.rpm / requests_per_job

@@ -12,15 +12,18 @@ import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 __all__ = [
+    "DEFAULT_MODEL",
     "MODELS",
+    "UNKNOWN_MODEL_SECONDS",
     "ModelSchema",
     "Param",
     "ParamProblem",
     "did_you_mean",
     "schema_for",
+    "typical_seconds_of",
 ]
 
 Kind = Literal["string", "integer", "number", "boolean"]
@@ -259,9 +262,20 @@ QWEN_IMAGE = ModelSchema(
 MODELS: dict[str, ModelSchema] = {QWEN_IMAGE.name: QWEN_IMAGE}
 
 
+DEFAULT_MODEL: Final = "qwen-image"  # for jobs (and manifests) that name no model
+UNKNOWN_MODEL_SECONDS: Final = 30.0  # a job's typical seconds on a model without a schema
+
+
 def schema_for(model: str) -> ModelSchema | None:
     """The schema of a known model, or None: unknown models' parameters pass through."""
     return MODELS.get(model)
+
+
+def typical_seconds_of(model: str) -> float:
+    """A job's typical seconds on `model`, before any has finished: the first polls' timing, the
+    estimate's latency. The schema's figure, else UNKNOWN_MODEL_SECONDS."""
+    schema = MODELS.get(model)
+    return schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
 
 
 def did_you_mean(word: str, options: Mapping[str, Any] | tuple[str, ...]) -> str:

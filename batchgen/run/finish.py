@@ -13,23 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, PART_SUFFIX, SUMMARY_NAME
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import Replay, State, replay
-from batchgen.edges.ledger import LEDGER_NAME, completed_rows
+from batchgen.edges.ledger import completed_rows
 from batchgen.edges.parts import write_metadata
-from batchgen.edges.sinks import PART_SUFFIX, write_jsonl_atomic
+from batchgen.edges.sinks import write_jsonl_atomic
 
 __all__ = [
-    "FAILED_NAME",
-    "SUMMARY_NAME",
     "double_charge_list",
     "failed_row",
     "finish_outputs",
     "write_summary",
 ]
 
-FAILED_NAME: Final = "failed.jsonl"
-SUMMARY_NAME: Final = "summary.json"
 _GENERATED_ID_PREFIX: Final = "j-"
 
 

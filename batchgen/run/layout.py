@@ -21,17 +21,15 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from batchgen.core.shard import SHARDS_DIR, Shard, parse_label
-from batchgen.edges.ledger import LEDGER_NAME, folder_lock
-from batchgen.edges.sinks import MetadataWriter, remove_partials
+from batchgen.core.folder import LEDGER_NAME, PART_SUFFIX, SHARDS_DIR, STATE_FILES
+from batchgen.core.shard import Shard, parse_label
+from batchgen.edges.ledger import folder_lock
+from batchgen.edges.sinks import remove_partials
 from batchgen.edges.storage import StorageError, Store, is_remote, open_store
-from batchgen.run.finish import FAILED_NAME, SUMMARY_NAME
 
-__all__ = ["STATE_FILES", "Layout", "plan_layout"]
-
-STATE_FILES: Final = (LEDGER_NAME, MetadataWriter.NAME, SUMMARY_NAME, FAILED_NAME)
+__all__ = ["Layout", "plan_layout"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ class Layout:
         if self.store.read(name) is None:
             return False
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        temp = self.state_dir / f".{LEDGER_NAME}.restore.part"
+        temp = self.state_dir / f".{LEDGER_NAME}.restore{PART_SUFFIX}"
         with self.store.open_read(name) as source, temp.open("wb") as target:
             shutil.copyfileobj(source, target)
         temp.replace(self.ledger_path)

@@ -14,13 +14,13 @@ from typing import Any, Final, TextIO
 
 from batchgen.core.shard import Shard
 from batchgen.edges.client import DEFAULT_API_ROOT
+from batchgen.edges.storage import Store
 from batchgen.emulator import EmulatorConfig
-from batchgen.models.registry import ModelSchema
+from batchgen.models.registry import schema_for, typical_seconds_of
 
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_STATUS_INTERVAL",
-    "DEFAULT_TYPICAL_SECONDS",
     "MediaLimits",
     "RunOptions",
     "expected_seconds",
@@ -28,7 +28,6 @@ __all__ = [
 
 DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
 DEFAULT_STATUS_INTERVAL: Final = 30.0  # seconds between JSON status lines when not on a terminal
-DEFAULT_TYPICAL_SECONDS: Final = 30.0  # first poll for a model batchgen has no figure for
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,12 @@ class RunOptions:
     # Called once with the limits line (`limits.py`) when the manifest has passed its checks,
     # before anything is sent: the CLI prints it as the run's first line.
     on_start: Callable[[str], None] | None = None
+    # `watch(root, store, sample)` is called once in the run's loop when it starts (the dashboard).
+    watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None
 
 
 def expected_seconds(
-    schema: ModelSchema | None,
+    model: str,
     emulator: bool | EmulatorConfig,
     expect_seconds: float | None,
 ) -> tuple[float, str]:
@@ -85,6 +86,5 @@ def expected_seconds(
     if emulator is not False:
         config = emulator if isinstance(emulator, EmulatorConfig) else EmulatorConfig()
         return config.latency, "default: the emulator's latency"
-    if schema is not None:
-        return schema.typical_seconds, f"default: {schema.name}'s typical time"
-    return DEFAULT_TYPICAL_SECONDS, "default"
+    known = schema_for(model) is not None
+    return typical_seconds_of(model), f"default: {model}'s typical time" if known else "default"

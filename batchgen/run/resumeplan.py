@@ -13,19 +13,19 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from batchgen.core.errors import LedgerError
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.core.resume import Step, Work, plan
 from batchgen.core.shard import Shard
+from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
 
 __all__ = [
-    "RETENTION",
     "ResumeCounts",
     "count_owned",
     "intact_jobs",
@@ -33,8 +33,6 @@ __all__ = [
     "pending_work",
     "plan_resume",
 ]
-
-RETENTION: Final = 3600.0  # seconds the server keeps a request record (re-attach window)
 
 
 @dataclass
@@ -130,7 +128,7 @@ def pending_work(
             job,
             record,
             now=time.time(),
-            retention=RETENTION,
+            retention=REQUEST_RETENTION,
             file_intact=(job.id in intact) if completed else None,
             retry_failed=retry_failed,
         )

@@ -19,13 +19,14 @@ from typing import Any, Final
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
-from batchgen.edges.parts import PART_ROOT, PartAllocator
+from batchgen.edges.parts import PartAllocator
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
@@ -165,7 +166,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
             expected = expected_seconds(
-                schema, emu.config if emu is not None else False, o.expect_seconds
+                loaded.model, emu.config if emu is not None else False, o.expect_seconds
             )
             typical = expected[0]
             if o.on_start is not None:
@@ -214,6 +215,9 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 interval=o.status_interval,
                 stream=o.status_stream,
             )
+            if o.watch is not None:  # `--serve`: the dashboard asks for these figures in this loop
+                o.watch(layout.root, layout.store, lambda: {**reporter.sample(), "budget_usd":
+                        settings.budget_usd, "retries": engine.stats.retries})  # fmt: skip
             watching = asyncio.create_task(reporter.run())
             try:
                 async with signals(engine, o.handle_signals, o.grace) as signalled:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from batchgen.edges.ledger import LEDGER_NAME, LOCK_NAME
+from batchgen.core.folder import LEDGER_NAME, LOCK_NAME, METADATA_NAME
 from batchgen.run.layout import Layout
 
 __all__ = ["remove_unused"]
 
-_STATE_FILES: Final = frozenset({LEDGER_NAME, "metadata.jsonl", LOCK_NAME})
+_STATE_FILES: Final = frozenset({LEDGER_NAME, METADATA_NAME, LOCK_NAME})
 
 
 def remove_unused(layout: Layout) -> bool:

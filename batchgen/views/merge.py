@@ -23,13 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, METADATA_NAME, SHARDS_DIR, SUMMARY_NAME
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.core.runstats import percentile
-from batchgen.core.shard import SHARDS_DIR, Shard, parse_label
-from batchgen.edges.ledger import LEDGER_NAME
-from batchgen.edges.sinks import MetadataWriter
+from batchgen.core.shard import Shard, parse_label
 from batchgen.edges.storage import Store, iter_lines
-from batchgen.run.finish import FAILED_NAME, SUMMARY_NAME
 
 __all__ = ["MergeError", "ShardView", "merge_output", "merged_summary", "problems", "read_shards"]
 
@@ -242,7 +240,7 @@ def merge_output(store: Store, *, verify: bool = False) -> tuple[dict[str, Any],
         for view in views
         for row in _rows(store, view)
     )
-    store.write(MetadataWriter.NAME, lines)
+    store.write(METADATA_NAME, lines)
     failed = [store.read(f"{view.prefix}/{FAILED_NAME}") or b"" for view in views]
     if any(failed):
         store.write(FAILED_NAME, failed)

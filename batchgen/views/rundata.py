@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, SUMMARY_NAME
 from batchgen.core.lifecycle import Replay, State, replay
-from batchgen.edges.ledger import LEDGER_NAME
-from batchgen.run.finish import FAILED_NAME, SUMMARY_NAME
 
 __all__ = ["NOT_PARAMS", "Item", "RunData", "image_path", "load_run", "params_of"]
 

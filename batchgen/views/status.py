@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from batchgen.core.folder import LEDGER_NAME
 from batchgen.core.lifecycle import Replay, State, replay
-from batchgen.edges.ledger import LEDGER_NAME
 
 __all__ = [
     "EXIT_DAMAGED",

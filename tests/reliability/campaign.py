@@ -18,9 +18,9 @@ from typing import Any
 
 from PIL import Image
 
+from batchgen.core.folder import PART_SUFFIX
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
-from batchgen.edges.sinks import PART_SUFFIX
 from batchgen.emulator.stats import fingerprint
 
 SEED_ENV = "BATCHGEN_CRASH_SEED"

@@ -7,7 +7,6 @@ take hours against the real service takes seconds and still exercises the same d
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.emulator.requestlog import RequestLog
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import load_manifest
+from tests.helpers import write_jsonl
 
 from ..conftest import KEY
 
@@ -33,8 +33,7 @@ def make_jobs(folder: Path, n: int) -> list[Job]:
     """n distinct jobs from a real JSONL manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "jobs.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"soak {i}", "aspect_ratio": "1:1"}) + "\n"
-                            for i in range(n)))  # fmt: skip
+    write_jsonl(path, ({"prompt": f"soak {i}", "aspect_ratio": "1:1"} for i in range(n)))
     return list(load_manifest(path).jobs())
 
 

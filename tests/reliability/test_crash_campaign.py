@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from batchgen.edges.crashpoints import CRASH_ENV
 from batchgen.manifest.loader import load_manifest
 from tests.procs import (
     check_dataset,
-    emulator_process,
     finish,
     ledger_events,
     server_stats,
@@ -42,12 +40,6 @@ from tests.reliability.campaign import (
 )
 
 DEFAULT_SEED = 20261124
-
-
-@pytest.fixture
-def emulator_url() -> Iterator[str]:
-    """An emulator process that outlives every killed runner, so paid jobs can be re-attached."""
-    yield from emulator_process("--latency", "0.15", "--latency-jitter", "0.05", "--workers", "16")
 
 
 @pytest.mark.timeout(1800)  # the long form: 21 runs of up to 2,000 jobs on a loaded machine

@@ -13,7 +13,6 @@ import json
 import random
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ import pytest
 from batchgen.core.lifecycle import State
 from batchgen.edges.crashpoints import CRASH_ENV
 from batchgen.manifest.loader import load_manifest
-from tests.procs import check_dataset, emulator_process, finish, server_stats, start_run
+from tests.helpers import write_jsonl
+from tests.procs import check_dataset, finish, server_stats, start_run
 from tests.reliability.campaign import (
     at_risk,
     campaign_seed,
@@ -36,12 +36,6 @@ JOBS = 8
 POINTS = ("intent", "post-sent", "downloaded", "renamed")
 
 
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    """One emulator for the module: each case has its own prompts, so its own fingerprints."""
-    yield from emulator_process("--latency", "0.05", "--workers", "16")
-
-
 def seeds(long_form: bool) -> list[int]:
     base = campaign_seed(8000)
     return [base + i for i in range(5 if long_form else 2)]
@@ -50,7 +44,7 @@ def seeds(long_form: bool) -> list[int]:
 @pytest.mark.timeout(600)  # several seeds, two processes each
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_a_named_point_then_resume(
-    tmp_path: Path, emulator_url: str, long_form: bool, point: str
+    tmp_path: Path, module_emulator_url: str, long_form: bool, point: str
 ) -> None:
     """Killed at POINT (the Nth time it is reached, N seeded), resumed: every job once, and a
     double payment only at post-sent, listed in summary.json."""
@@ -60,15 +54,13 @@ def test_kill_at_a_named_point_then_resume(
         folder = tmp_path / str(seed)
         folder.mkdir()
         manifest = folder / "jobs.jsonl"
-        manifest.write_text(
-            "".join(json.dumps({"prompt": f"{point} {seed} job {i}"}) + "\n" for i in range(JOBS))
-        )
+        write_jsonl(manifest, ({"prompt": f"{point} {seed} job {i}"} for i in range(JOBS)))
         jobs = job_by_fingerprint(load_manifest(manifest).jobs())
         ids = {job_id: print_ for print_, job_id in jobs.items()}
         out = folder / "out"
         env = {CRASH_ENV: f"{point}:{nth}"}
         code, _, stderr = finish(
-            start_run(manifest, out, emulator_url, "--concurrency", "1", env=env)
+            start_run(manifest, out, module_emulator_url, "--concurrency", "1", env=env)
         )
         assert code == -signal.SIGKILL, f"{case}: exit {code}: {stderr[-2000:]}"
 
@@ -90,11 +82,11 @@ def test_kill_at_a_named_point_then_resume(
             else:
                 assert image.exists(), case
 
-        code, _, stderr = finish(start_run(manifest, out, emulator_url))
+        code, _, stderr = finish(start_run(manifest, out, module_emulator_url))
         assert code == 0, f"{case}: {stderr[-2000:]}"
         check_dataset(out, JOBS)
         duplicates = {
-            p: n for p, n in server_stats(emulator_url)["duplicates"].items() if p in jobs
+            p: n for p, n in server_stats(module_emulator_url)["duplicates"].items() if p in jobs
         }
         listed = json.loads((out / "summary.json").read_text())["possible_double_charge_jobs"]
         assert not duplicate_problems(duplicates, jobs, risk, listed), (case, duplicates, listed)

@@ -22,7 +22,8 @@ from batchgen.core.lifecycle import State
 from batchgen.edges.crashpoints import FAULT_ENV
 from batchgen.edges.sinks import file_intact
 from batchgen.manifest.loader import load_manifest
-from tests.procs import check_dataset, emulator_process, finish, server_stats, start_run, write_jobs
+from tests.helpers import write_jsonl
+from tests.procs import check_dataset, finish, server_stats, start_run, write_jobs
 from tests.reliability.campaign import (
     campaign_seed,
     duplicate_problems,
@@ -32,11 +33,6 @@ from tests.reliability.campaign import (
 )
 
 FREE_BYTES = 160 * 1024  # left free on the tmpfs: room for a few dozen jobs, not for all
-
-
-@pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    yield from emulator_process("--latency", "0.05", "--workers", "16")
 
 
 @pytest.fixture
@@ -83,7 +79,9 @@ def resume_and_check(manifest: Path, out: Path, url: str, total: int, done_befor
     assert not problems, problems  # paid twice only where summary.json says it may have been
 
 
-def test_disk_full_on_a_real_tmpfs(tmp_path: Path, tiny_disk: Path, emulator_url: str) -> None:
+def test_disk_full_on_a_real_tmpfs(
+    tmp_path: Path, tiny_disk: Path, module_emulator_url: str
+) -> None:
     """A 1 MB tmpfs fills up mid-run: exit 2 naming the full disk; after a remount with room,
     the same command finishes."""
     total = 60
@@ -93,13 +91,13 @@ def test_disk_full_on_a_real_tmpfs(tmp_path: Path, tiny_disk: Path, emulator_url
     stat = os.statvfs(tiny_disk)
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - FREE_BYTES))
-    code, stdout, stderr = finish(start_run(manifest, out, emulator_url))
+    code, stdout, stderr = finish(start_run(manifest, out, module_emulator_url))
     assert code == 2, (code, stdout[-2000:], stderr[-2000:])
     assert "No space left on device" in stdout + stderr, (stdout[-2000:], stderr[-2000:])
     done = assert_recorded_intact(out, "disk full")
     assert 0 < done < total, f"{done} of {total} done: the disk should fill mid-run"
     subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
-    resume_and_check(manifest, out, emulator_url, total, done)
+    resume_and_check(manifest, out, module_emulator_url, total, done)
 
 
 # Where the fault is -> what the message must name. `outputs`: metadata.jsonl rebuilt at the end.
@@ -114,7 +112,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("where", FAULTS)
 def test_injected_disk_fault_stops_then_resumes(
-    tmp_path: Path, emulator_url: str, where: str
+    tmp_path: Path, module_emulator_url: str, where: str
 ) -> None:
     """ENOSPC on a write or EIO on an fsync, from the Nth one on (N seeded): exit 2 with the
     error named; nothing recorded is lost; a healthy rerun finishes and pays once."""
@@ -125,15 +123,15 @@ def test_injected_disk_fault_stops_then_resumes(
     spec = f"{where}:{nth}"
     context = f"{FAULT_ENV}={spec} (seed {seed})"
     manifest = tmp_path / "jobs.jsonl"
-    manifest.write_text(
-        "".join(json.dumps({"prompt": f"fault {where} {seed} {i}"}) + "\n" for i in range(total))
-    )
+    write_jsonl(manifest, ({"prompt": f"fault {where} {seed} {i}"} for i in range(total)))
     out = tmp_path / "out"
-    code, stdout, stderr = finish(start_run(manifest, out, emulator_url, env={FAULT_ENV: spec}))
+    code, stdout, stderr = finish(
+        start_run(manifest, out, module_emulator_url, env={FAULT_ENV: spec})
+    )
     said = stdout + stderr
     assert code == 2, f"{context}: exit {code}: {said[-2000:]}"
     errno_text = "No space left on device" if where.startswith("write") else "Input/output error"
     assert errno_text in said, f"{context}: {said[-2000:]}"
     assert FAULTS[where] in said, f"{context}: {said[-2000:]}"
     done = assert_recorded_intact(out, context)
-    resume_and_check(manifest, out, emulator_url, total, done)
+    resume_and_check(manifest, out, module_emulator_url, total, done)

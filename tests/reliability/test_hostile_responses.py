@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from batchgen.core.errors import TransportError
+from batchgen.core.folder import LOCK_NAME
 from batchgen.edges.client import ANSWER_LIMIT, ApiClient
-from batchgen.edges.ledger import LOCK_NAME
 from batchgen.emulator.hostile import HOSTILE_KINDS
 from batchgen.run.runner import MediaLimits, run_manifest
 from tests.conftest import StartEmulator
+from tests.helpers import write_jsonl
 
 CAP = 256 * 1024  # bytes: the emulator's images are a few KB; its oversized traps are 4x this
 DEADLINE = 4.0  # seconds per image: the trickling body is cut there
@@ -59,7 +60,7 @@ async def test_hostile_results_fail_cleanly_and_the_run_goes_on(
     manifest = tmp_path / "hostile.jsonl"
     rows = [{"id": k, "prompt": f"a fox [hostile:{k}]"} for k in (*EXPECTED, "redirect-cdn")]
     rows += [{"id": name, "prompt": f"a fox {name}"} for name in FINE[1:]]
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(manifest, rows)
     out = tmp_path / "out"
 
     result = await run_manifest(

@@ -30,6 +30,7 @@ from batchgen.edges.client import ApiClient
 from batchgen.emulator import Emulator, FaultRule
 from batchgen.run.runner import run_manifest
 from tests.conftest import StartEmulator
+from tests.helpers import write_jsonl
 
 CANARY = f"sk-CANARY-{secrets.token_hex(12)}"
 FAULTS = (
@@ -67,7 +68,7 @@ def _manifest(path: Path, n: int) -> Path:
         {"prompt": "junk [hostile:not-image]"},
         {"prompt": "metadata [hostile:redirect-metadata]"},
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
     return path
 
 

@@ -1,0 +1,63 @@
+"""`batchgen validate`: check a manifest offline (count, sample, cost and time); sends nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+# The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.exits import report_invalid as _report_invalid
+from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP
+from batchgen.core.errors import ManifestError
+from batchgen.manifest.loader import load_manifest
+from batchgen.manifest.settings import SettingsError
+from batchgen.run.console import summary_lines
+
+__all__ = ["validate"]
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
+@click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
+@click.option(
+    "--show",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="How many expanded jobs to print.",
+)
+def validate(
+    manifest: Path,
+    model: str | None,
+    max_jobs: int | None,
+    price_per_image: float | None,
+    rpm: float | None,
+    concurrency: int | None,
+    show: int,
+) -> None:
+    """Check MANIFEST offline: count jobs, show a few, estimate cost and time. Sends nothing.
+
+    Exits 0 when the manifest is valid and 3 when it is not (problems go to stderr).
+    """
+    overrides = {
+        "max_jobs": max_jobs,
+        "price_per_image": price_per_image,
+        "rpm": rpm,
+        "concurrency": concurrency,
+    }
+    try:
+        loaded = load_manifest(manifest, model=model, overrides=overrides)
+        scan = loaded.scan(sample=show)
+    except ManifestError as exc:
+        _report_invalid(exc.problems, exc.total)
+    except SettingsError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if not scan.ok:
+        _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
+    for line in summary_lines(loaded, scan):
+        click.echo(line)
