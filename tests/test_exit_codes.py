@@ -38,6 +38,7 @@ def manifest(tmp_path: Path) -> Path:
         ("grid", "{tmp}", "--x", "guidance", "--y", "seed", "--where", "seed", "1"),
         ("run", "{m}", "--no-such-flag"),
         ("no-such-command",),
+        ("run",),
     ],
 )
 def test_bad_option_values_are_invalid_input(args: tuple[str, ...], manifest: Path):

@@ -64,8 +64,7 @@ class InvalidUsage(click.UsageError):
 
 
 def _invalid(exc: click.UsageError) -> click.UsageError:
-    if type(exc).__name__ == "NoArgsIsHelpError":  # `batchgen` alone: the help, as click does
-        return exc
+    """Every usage error, `batchgen` alone (the help, as a usage error) included."""
     return InvalidUsage(exc)
 
 
