@@ -63,8 +63,11 @@ class InvalidUsage(click.UsageError):
         super().__init__(original.format_message(), original.ctx)
 
 
-def _invalid(exc: click.UsageError) -> click.UsageError:
-    """Every usage error, `batchgen` alone (the help, as a usage error) included."""
+def _invalid(exc: click.UsageError) -> Exception:
+    """Every usage error exits 3; `batchgen` alone shows the help as click does, then exits 3."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()
+        return click.exceptions.Exit(EXIT_INVALID)
     return InvalidUsage(exc)
 
 
