@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import importlib
+import sys
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +102,21 @@ def test_no_client_beats_the_floor(durations, rpm, window, concurrency):
     floor = floor_seconds(work, limits)
     for order in (durations, sorted(durations), sorted(durations, reverse=True)):
         assert _best_client(order, limits) >= floor - 1e-9
+
+
+def test_the_bench_uses_the_same_floor(monkeypatch: pytest.MonkeyPatch):
+    """bench/run.py's floor is this function, not a formula of its own (it used to be one)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    bench = importlib.import_module("run")
+    for scenario in bench.scenarios(quick=True):
+        limits = Limits(scenario.rpm, 60.0 * scenario.scale, scenario.concurrency,
+                        scenario.count_polls)  # fmt: skip
+        n = scenario.jobs
+        work = Work(n, n, [scenario.latency] * n, scenario.latency)
+        assert scenario.floor() == floor_seconds(work, limits)
+    polls_counted = next(s for s in bench.scenarios(quick=True) if s.count_polls)
+    assert polls_counted.floor() == 2.0  # 120 calls at 50 per 1 s window: the last after 2 s
+    sys.modules.pop("run", None)  # bench/run.py is not a module of the tests
 
 
 def _quickstart_like(path: Path, n: int) -> Path:
