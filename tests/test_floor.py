@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import heapq
 import importlib
-import sys
 import json
+import sys
 from pathlib import Path
 
 import pytest
