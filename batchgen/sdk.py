@@ -13,15 +13,15 @@ belong to `run_manifest`, which adds the rate limit, the ledger and resume.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, InferenceFailed, InferenceTimeout, TransportError
-from batchgen.core.policy import Action, Backoff, decide, seeded_rand
+from batchgen.core.policy import Backoff, Streak, failure_of, retry_wait, seeded_rand
 from batchgen.core.pollplan import PollPlanner, completion_time
 from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient
@@ -47,18 +47,18 @@ class AsyncJob:
     async def wait(self, timeout: float = 600.0) -> dict[str, Any]:  # noqa: ASYNC109 - SDK's name
         """Poll until COMPLETED (returns the body) or FAILED (raises InferenceFailed)."""
         schedule = self._client._schedule(self.model)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self._client._clock
+        started = clock.now()
         deadline = started + timeout
         delay, polls = schedule.delay(0, 0.0), 0
         while True:
-            await asyncio.sleep(max(0.0, min(delay, deadline - loop.time())))
+            await clock.sleep(max(0.0, min(delay, deadline - clock.now())))
             poll = await self.status()
             polls += 1
             if poll.state == "COMPLETED" and poll.output is None:
                 poll = await self._client._poll(self.response_url)
             if poll.state == "COMPLETED":
-                exact = completion_time(poll.metrics, loop.time() - started)
+                exact = completion_time(poll.metrics, clock.now() - started)
                 if exact is not None:
                     schedule.observe(exact)
                 return {
@@ -70,12 +70,12 @@ class AsyncJob:
                 }
             if poll.state == "FAILED":
                 raise InferenceFailed(poll.error or "FAILED", request_id=self.request_id)
-            if loop.time() >= deadline:
+            if clock.now() >= deadline:
                 raise InferenceTimeout(
                     f"not finished after {timeout:g} s; it may still complete on the server",
                     request_id=self.request_id,
                 )
-            delay = schedule.delay(polls, loop.time() - started)
+            delay = schedule.delay(polls, clock.now() - started)
 
 
 class Client:
@@ -88,6 +88,7 @@ class Client:
         *,
         backoff: Backoff | None = None,
         typical_seconds: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         key = api_key or os.environ.get("SEGMIND_API_KEY")
         if not key:
@@ -96,6 +97,7 @@ class Client:
         self._backoff = backoff or Backoff()
         self._rand = seeded_rand(time.time_ns())
         self._typical = typical_seconds
+        self._clock: Clock = clock or SystemClock()
         self._planners: dict[str, PollPlanner] = {}
 
     async def __aenter__(self) -> Client:
@@ -137,25 +139,20 @@ class Client:
         return self._planners[model]
 
     async def _retrying(self, call: Any, *, phase: str) -> Any:
-        attempt, started = 0, time.monotonic()
+        """Try `call` until it answers, per policy (the engine's rules: `core.policy`)."""
+        clock = self._clock
+        streak = Streak(since=clock.now())  # the whole call is bounded, from its first try
         while True:
             try:
                 return await call()
-            except ApiError as exc:
-                decision = decide(exc.status, phase=phase)
-                wait = exc.retry_after
-                error: Exception = exc
-            except TransportError as exc:
-                if phase == "submit" and exc.maybe_sent:
+            except (ApiError, TransportError) as exc:
+                if phase == "submit" and isinstance(exc, TransportError) and exc.maybe_sent:
                     raise  # one job, one charge: the caller decides whether to risk another
-                decision, wait, error = decide(None, phase=phase), None, exc
-            attempt += 1
-            if decision.action is Action.RATE_LIMITED:
-                delay = wait if wait is not None else self._backoff.delay(attempt, 0.0, self._rand)
-            elif decision.action is Action.RETRY:
-                delay = self._backoff.delay(attempt, time.monotonic() - started, self._rand)
-            else:
-                raise error
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
+                now = clock.now()
+                elapsed = now - streak.failed(now)
+                delay = retry_wait(
+                    failure_of(exc, phase), streak.attempts, elapsed, self._backoff, self._rand
+                )
+                if delay is None:
+                    raise
+            await clock.sleep(delay)

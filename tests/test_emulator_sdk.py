@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from segmind import SegmindClient
 from segmind.exceptions import SegmindError
+from segmind.files import Files
 from segmind.v2 import InferenceFailed
 
 from batchgen.emulator import Emulator
@@ -89,3 +90,60 @@ async def test_bad_key_raises_segmind_error_401(emu: Emulator, sdk: SDK):
     assert info.value.status == 401
     assert "invalid" in (info.value.detail or "")
     assert emu.stats()["submits_accepted"] == 0
+
+
+def _files_on(client: SegmindClient, emu: Emulator) -> Files:
+    """The SDK's storage client with its storage host pointed at the emulator (as a user would
+    point it at any Segmind-compatible storage): `files.upload` posts to STORAGE_BASE_URL."""
+    files = client.files
+    files.STORAGE_BASE_URL = emu.base_url
+    return files
+
+
+async def test_files_upload_then_edit_job_with_the_uploaded_url(emu: Emulator, sdk: SDK, tmp_path):
+    """The official SDK uploads a local file to the emulator and submits an edit job with the URL
+    it got back; the job COMPLETES and its output is the input, edited (same size, decodes)."""
+    source = tmp_path / "cat.png"
+    Image.new("RGB", (96, 64), (30, 160, 40)).save(source)
+    client = sdk(emu)
+    answer = await asyncio.to_thread(_files_on(client, emu).upload, source)
+    (url,) = answer["file_urls"]
+    assert url.startswith(f"{emu.base_url}/assets/")
+    job = await asyncio.to_thread(
+        client.submit_async, "qwen-image-edit", prompt="make it autumn", image=url, seed=4
+    )
+    body = await asyncio.to_thread(job.wait, 10, 0.02)
+    assert body["status"] == "COMPLETED"
+    edited = decode(await asyncio.to_thread(lambda: httpx.get(body["output"]).content))
+    assert edited.size == (96, 64)
+    stats = emu.stats()
+    assert (stats["uploads"], stats["submits_accepted"], stats["inputs_refused"]) == (1, 1, 0)
+
+
+async def test_files_upload_of_several_files_then_seedream_with_several_outputs(
+    emu: Emulator, sdk: SDK, tmp_path
+):
+    """A batch upload (two files, one call) feeds a list slot; max_images 2 returns two images."""
+    paths = []
+    for name, colour in (("a.png", (200, 0, 0)), ("b.jpg", (0, 0, 200))):
+        paths.append(tmp_path / name)
+        Image.new("RGB", (40, 40), colour).save(paths[-1])
+    client = sdk(emu)
+    urls = (await asyncio.to_thread(_files_on(client, emu).upload, paths))["file_urls"]
+    assert [u.rsplit(".", 1)[1] for u in urls] == ["png", "jpg"]
+    body = await asyncio.to_thread(
+        client.run, "seedream-4.5", prompt="a set", image_input=urls, max_images=2
+    )
+    assert len(body["output"]) == 2
+    assert emu.stats()["upload_calls"] == 1
+
+
+async def test_sdk_edit_job_with_a_foreign_url_is_refused(emu: Emulator, sdk: SDK):
+    """An input the emulator cannot reach (any URL but its own assets) is a 400 SegmindError."""
+    client = sdk(emu)
+    with pytest.raises(SegmindError) as info:
+        await asyncio.to_thread(
+            client.submit_async, "qwen-image-edit", prompt="x", image="https://example.com/a.png"
+        )
+    assert info.value.status == 400
+    assert "unreachable" in (info.value.detail or "")

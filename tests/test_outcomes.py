@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from batchgen.core.circuit import OutagePolicy
+from batchgen.core.clock import SystemClock
 from batchgen.core.jobs import Job
-from batchgen.core.policy import Action, Backoff, Decision, seeded_rand
+from batchgen.core.policy import Action, Backoff, Decision, Failure, seeded_rand
 from batchgen.core.pollplan import PollPlanner
 from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.engine.follow import Follower
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver, Outcomes
+from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.throttle import Throttle
 
 
@@ -32,14 +34,12 @@ async def test_outage_past_patience_releases_api_retries_but_not_downloads(tmp_p
     job = Job(id="j", model="qwen-image", params={"prompt": "x"})
     retry = Decision(Action.RETRY, "503")
     async with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
-        outcomes = Outcomes(
-            ledger, RunStats(), throttle, Backoff.immediate(), seeded_rand(0), stops.append
-        )
-        now = time.monotonic()
-        await outcomes.handle(job, retry, "503", None, 1, now, phase="media")  # retried
+        outcomes = Outcomes(ledger, RunStats(), stops.append)
+        retrier = Retry(SystemClock(), throttle, outcomes, Backoff.immediate(), seeded_rand(0))
+        await retrier.failed(Tries(job, "media"), Failure(retry, "503"))  # retried
         assert stops == []
         with pytest.raises(JobOver):
-            await outcomes.handle(job, retry, "503", None, 1, now, phase="poll")
+            await retrier.failed(Tries(job, "poll"), Failure(retry, "503"))
     assert len(stops) == 1
     assert "outage" in stops[0]
     records = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text().splitlines()]
@@ -70,10 +70,9 @@ async def test_a_result_url_lagging_the_status_url_is_asked_again(tmp_path: Path
     stats = RunStats()
     throttle = Throttle(4)
     async with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
-        outcomes = Outcomes(ledger, stats, throttle, Backoff.immediate(), seeded_rand(0), print)
-        follower = Follower(
-            api, throttle, stats, ledger, PollPlanner(0.01), outcomes, retention=3600
-        )
+        outcomes = Outcomes(ledger, stats, print)
+        retrier = Retry(SystemClock(), throttle, outcomes, Backoff.immediate(), seeded_rand(0))
+        follower = Follower(api, Kit(throttle, ledger, retrier), PollPlanner(0.01), retention=3600)
         follower.result_answers_pending = False  # ask the status URL, then the result URL
         job = Job(id="j", model="qwen-image", params={"prompt": "x"})
         poll = await follower.follow(job, Submitted("r", "status", "result"))

@@ -6,6 +6,9 @@ Three questions, answered without I/O so they are tested with plain numbers:
   resubmit, stop submitting, or stop the run. The table is the spec's (segmind-v2-api.md, Errors).
 * `Backoff` — how long to wait before retry number n: exponential with full jitter, bounded by
   attempts *and* elapsed time (a flaky gateway must not hold a job forever).
+* `Failure`, `Streak`, `retry_wait` — the pure core of every retry loop (the engine's
+  `engine.retry` and the SDK's): what a failed call means, how many tries and how much time its
+  run of failures has spent, and how long to wait before the next try.
 
 When to poll a pending job is `pollplan`'s question.
 """
@@ -29,9 +32,14 @@ __all__ = [
     "Action",
     "Backoff",
     "Decision",
+    "Failure",
+    "Streak",
     "decide",
     "decide_media",
+    "failure_of",
+    "maybe_billed",
     "rate_limit_wait",
+    "retry_wait",
     "seeded_rand",
 ]
 
@@ -87,6 +95,69 @@ def decide(status: int | None, *, phase: str, maybe_sent: bool = True) -> Decisi
     if phase == "media" and status in (403, 404, 410):
         return Decision(Action.FAIL_JOB, f"the image URL is gone ({status})")
     return Decision(Action.FAIL_JOB, f"the server refused the request ({status})")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed call as the retry rules see it: the decision, the error text, the server's wait."""
+
+    decision: Decision
+    error: str
+    retry_after: float | None = None  # seconds the server asked for (429), if it said
+
+
+def failure_of(exc: ApiError | TransportError, phase: str) -> Failure:
+    """The `Failure` of an HTTP error or a lost answer in `phase` (see `decide`)."""
+    if isinstance(exc, ApiError):
+        return Failure(decide(exc.status, phase=phase), str(exc), exc.retry_after)
+    return Failure(decide(None, phase=phase, maybe_sent=exc.maybe_sent), str(exc))
+
+
+def maybe_billed(exc: ApiError | TransportError) -> bool:
+    """Whether a failed submit may have been accepted (and charged) all the same: a 5xx may come
+    from a gateway that passed it on, and a lost answer may follow a received request."""
+    return exc.status >= 500 if isinstance(exc, ApiError) else exc.maybe_sent
+
+
+@dataclass
+class Streak:
+    """One call's run of failures, which retries are bounded by: how many, since when.
+
+    `since` is when the run began (None: no failure yet), so a call that waited for a token
+    before its first try is not charged for the wait; a stage may start it at its own beginning.
+    """
+
+    attempts: int = 0
+    since: float | None = None
+
+    def failed(self, now: float) -> float:
+        """Count one more failure; returns when the run began."""
+        self.attempts += 1
+        if self.since is None:
+            self.since = now
+        return self.since
+
+    def reset(self) -> None:
+        """An answer ends the run: the bounds apply per run of failures."""
+        self.attempts, self.since = 0, None
+
+
+def retry_wait(
+    failure: Failure, attempts: int, elapsed: float, backoff: Backoff, rand: Callable[[], float]
+) -> float | None:
+    """Seconds to wait before trying the call again, or None to give up (or not retryable).
+
+    A 429 waits what the server said (else a backoff step, not bounded by time: the limit is
+    not the server failing); a retryable failure backs off, bounded by attempts and `elapsed`.
+    """
+    action = failure.decision.action
+    if action is Action.RATE_LIMITED:
+        if failure.retry_after is not None:
+            return failure.retry_after
+        return backoff.delay(attempts, 0.0, rand)
+    if action is Action.RETRY:
+        return backoff.delay(attempts, elapsed, rand)
+    return None
 
 
 def decide_media(exc: Exception) -> tuple[Decision, str]:

@@ -1,7 +1,8 @@
 """What every submit goes through, v1 or v2: the real service's checks in its order, then billing.
 
 Shared by the queue (`POST /v2/{model}`) and the sync route (`POST /v1/{model}`), so the two answer
-a bad model, body or balance identically.
+a bad model, body or balance identically. Image inputs must be this server's own uploads
+(`edits.resolve_inputs`); the job is billed and queued with their contents.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import json
 
 from aiohttp import web
 
-from batchgen.emulator.edge import error
+from batchgen.emulator.edge import error, fault_of
+from batchgen.emulator.edits import resolve_inputs
 from batchgen.emulator.state import EmulatorState
 from batchgen.emulator.store import JobRecord
 from batchgen.models.registry import schema_for
@@ -24,7 +26,8 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
     model = request.match_info["model"]
     if model in cfg.retired_models:
         return error(410, f"Model {model} has been retired and is no longer available")
-    if model not in cfg.models:
+    schema = schema_for(model)
+    if model not in cfg.models and (schema is None or not cfg.known_models):
         return error(404, f"Model {model} not found")
     if model in cfg.forbidden_models:
         return error(403, f"This API key does not have access to model {model}")
@@ -37,7 +40,8 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
     if not isinstance(params, dict):
         return error(400, "Request body must be a JSON object of model parameters")
     invalid = None
-    schema = schema_for(model)
+    inputs: tuple[bytes, ...] = ()
+    outputs = asked = 1
     if schema is not None:
         problems = schema.validate(params)
         if problems:
@@ -45,6 +49,14 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
             if not cfg.accept_invalid:
                 return error(400, f"Invalid parameters: {invalid}")
             invalid = f"Validation failed: {invalid}"
-    if not state.store.can_afford():
+        else:
+            found = resolve_inputs(schema, params, state.assets, str(request.url.origin()))
+            if isinstance(found, str):
+                state.stats.inputs_refused += 1
+                return error(400, found)
+            inputs = tuple(asset.data for asset in found)
+            asked = schema.outputs_for(params)
+            outputs = 1 if fault_of(request) == "one-image" else asked
+    if not state.store.can_afford(model):
         return error(cfg.credits_status, "Insufficient credits. Please top up your account.")
-    return state.store.submit(model, params, invalid)
+    return state.store.submit(model, params, invalid, inputs, outputs, asked)

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from batchgen.core.wire import MEDIA_RETENTION, REQUEST_RETENTION
+from batchgen.models.registry import schema_for, typical_seconds_of
 
 __all__ = [
+    "DEFAULT_COST",
     "FAULT_KINDS",
     "ROUTES",
     "EmulatorConfig",
@@ -22,11 +24,13 @@ __all__ = [
 ]
 
 # Routes as the emulator counts and faults them. "*" in a fault rule means every one of these.
-ROUTES = ("submit", "status", "result", "media", "sync", "credits")
+ROUTES = ("submit", "status", "result", "media", "sync", "credits", "upload", "asset")
 
 # What a fault does. HTTP codes answer that code without doing the work; "accepted-NNN" and
-# "accepted-reset" (submit/sync only) do the work and bill it, then lose the answer, which is the
-# case a client cannot tell from a plain failure and must count as a possible double charge.
+# "accepted-reset" (submit/sync/upload only) do the work (bill the job, store the upload), then
+# lose the answer, which is the case a client cannot tell from a plain failure and must count as
+# a possible double charge. "short" (upload only) stores every file but answers one URL fewer;
+# "one-image" (submit/sync only) makes the job return one image however many it asked for.
 FAULT_KINDS = (
     "429",
     "500",
@@ -42,7 +46,16 @@ FAULT_KINDS = (
     "accepted-503",
     "accepted-504",
     "accepted-reset",
+    "short",
+    "one-image",
 )
+_ONLY_ON = {
+    "truncate": ("media", "sync"),
+    "short": ("upload",),
+    "one-image": ("submit", "sync"),
+}
+
+DEFAULT_COST = 0.12  # USD per job of a model without a price: qwen-image's
 
 IdFormat = Literal["hex32", "uuid", "sequential"]
 EarlyResult = Literal["status", "404", "425"]
@@ -66,10 +79,13 @@ class FaultRule:
             raise ValueError(
                 f"unknown fault {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}"
             )
-        if self.kind.startswith("accepted-") and self.route not in ("submit", "sync"):
-            raise ValueError(f"fault {self.kind!r} only applies to the submit and sync routes")
-        if self.kind == "truncate" and self.route not in ("media", "sync"):
-            raise ValueError("fault 'truncate' only applies to the media and sync routes")
+        if self.kind.startswith("accepted-") and self.route not in ("submit", "sync", "upload"):
+            raise ValueError(
+                f"fault {self.kind!r} only applies to the submit, sync and upload routes"
+            )
+        only = _ONLY_ON.get(self.kind)
+        if only is not None and self.route not in only:
+            raise ValueError(f"fault {self.kind!r} only applies to the {' and '.join(only)} routes")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be in [0, 1], got {self.probability}")
         if self.limit is not None and self.limit < 1:
@@ -121,6 +137,8 @@ class EmulatorConfig:
 
     # Models: qwen-image is validated against its table; extra models accept any parameters.
     models: tuple[str, ...] = ("qwen-image",)
+    # Also serve every model with a table in batchgen/models (the editing models), validated.
+    known_models: bool = True
     retired_models: tuple[str, ...] = ()  # 410
     forbidden_models: tuple[str, ...] = ()  # 403
     accept_invalid: bool = False  # accept a bad body, then FAIL the job (as some endpoints do)
@@ -129,6 +147,10 @@ class EmulatorConfig:
     workers: int = 8
     latency: float = 0.05  # mean processing seconds
     latency_jitter: float = 0.02  # uniform +/- around the mean
+    # When set, each model's mean is its table's typical seconds times this (qwen-image 28 s,
+    # seedream 32 s, flux-kontext-dev 11 s, ...; UNKNOWN_MODEL_SECONDS for others), with the
+    # jitter in the proportion latency_jitter / latency: a client must learn each model apart.
+    model_latency_scale: float | None = None
     fail_rate: float = 0.0  # seeded probability that a job ends FAILED
     fail_marker: str = "[fail]"  # a prompt containing this always FAILS
 
@@ -142,13 +164,16 @@ class EmulatorConfig:
 
     # Billing
     credits: float = 10_000.0
-    cost_per_image: float = 0.12
+    # USD billed per completed job; None: the model's price in its table (seedream $0.04, ...),
+    # or DEFAULT_COST for models whose page gives none and for pass-through models.
+    cost_per_image: float | None = None
     credits_status: Literal[402, 406] = 406
 
     # Rate limit: at most `rpm` accepted requests per key in any `rate_window` seconds.
     rpm: int | None = None
     rate_window: float = 60.0
     count_polls: bool = False
+    count_uploads: bool = False  # POST /upload-asset counts against `rpm` (undocumented)
     retry_after: bool = False  # send Retry-After alongside x-rate-limit-reset-at-utc
     reset_header: bool = True  # send x-rate-limit-reset-at-utc at all
 
@@ -174,12 +199,30 @@ class EmulatorConfig:
     hostile_marker: str = "[hostile:"
     hostile_bytes: int = 80 * 1024 * 1024  # size of the "oversized" bodies: past a 64 MiB cap
 
+    def latency_of(self, model: str) -> tuple[float, float]:
+        """(mean, jitter) processing seconds of a job of `model`."""
+        if self.model_latency_scale is None:
+            return self.latency, self.latency_jitter
+        mean = typical_seconds_of(model) * self.model_latency_scale
+        share = self.latency_jitter / self.latency if self.latency > 0 else 0.0
+        return mean, mean * min(1.0, share)
+
+    def cost_of(self, model: str) -> float:
+        """USD billed for one completed job of `model`."""
+        if self.cost_per_image is not None:
+            return self.cost_per_image
+        schema = schema_for(model)
+        price = schema.price_usd if schema is not None else None
+        return DEFAULT_COST if price is None else price
+
     def __post_init__(self) -> None:
         problems = []
         if not self.keys:
             problems.append("keys must not be empty")
         if self.workers < 1:
             problems.append("workers must be >= 1")
+        if self.model_latency_scale is not None and self.model_latency_scale < 0:
+            problems.append("model_latency_scale must be >= 0")
         if self.latency < 0 or self.latency_jitter < 0:
             problems.append("latency and latency_jitter must be >= 0")
         if not 0.0 <= self.fail_rate <= 1.0:
@@ -192,7 +235,7 @@ class EmulatorConfig:
             problems.append("rate_window must be > 0")
         if self.outage_seconds < 0 or (self.outage_start is not None and self.outage_start < 0):
             problems.append("outage_start and outage_seconds must be >= 0")
-        if self.credits < 0 or self.cost_per_image < 0:
+        if self.credits < 0 or (self.cost_per_image is not None and self.cost_per_image < 0):
             problems.append("credits and cost_per_image must be >= 0")
         if problems:
             raise ValueError("invalid emulator config: " + "; ".join(problems))

@@ -17,13 +17,15 @@ from aiohttp import web
 from batchgen.core.wire import API_KEY_HEADER, RESET_AT_HEADER, RETRY_AFTER_HEADER, format_reset_at
 from batchgen.emulator.state import STATE, EmulatorState
 
-__all__ = ["INVALID_KEY", "MISSING_KEY", "edge", "error"]
+__all__ = ["FAULT", "INVALID_KEY", "MISSING_KEY", "edge", "error", "fault_of"]
 
 MISSING_KEY = "Missing Authorization or x-api-key in header"
 INVALID_KEY = "Unauthorized. API key is invalid or may have expired. Please check your API key."
 _POLL_ROUTES = frozenset({"status", "result", "credits"})
 _SUBMIT_ROUTES = frozenset({"submit", "sync"})
-_OPEN_ROUTES = frozenset({"media"})  # media URLs are public, like a CDN's
+_OPEN_ROUTES = frozenset({"media", "asset"})  # media and asset URLs are public, like a CDN's
+# Where a fault the handler itself acts on ("short", "one-image") is left for it.
+FAULT = web.RequestKey("batchgen_fault", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,6 +71,7 @@ async def _guarded(
 ) -> web.StreamResponse:
     fault = state.faults.draw(route)
     if fault is not None:
+        request[FAULT] = fault
         state.stats.faults[f"{route}:{fault}"] += 1
         if fault.isdigit():
             return _fault_response(int(fault), state)
@@ -101,7 +104,13 @@ async def _guarded(
 def _rate_limit(state: EmulatorState, route: str, key: str) -> web.Response | None:
     if state.limiter is None:
         return None
-    if route not in _SUBMIT_ROUTES and not (state.config.count_polls and route in _POLL_ROUTES):
+    cfg = state.config
+    counted = (
+        route in _SUBMIT_ROUTES
+        or (cfg.count_polls and route in _POLL_ROUTES)
+        or (cfg.count_uploads and route == "upload")
+    )
+    if not counted:
         return None
     now = state.clock.now()
     free_at = state.limiter.try_acquire(key, now)
@@ -154,6 +163,11 @@ def _reset(request: web.Request) -> web.Response:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
     return web.Response(status=499)  # never reaches the client; counted as such
+
+
+def fault_of(request: web.Request) -> str | None:
+    """The fault drawn for this request, for the handlers that act on one themselves."""
+    return request.get(FAULT)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

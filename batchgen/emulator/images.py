@@ -17,13 +17,13 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from batchgen.models.registry import QWEN_ASPECT_RATIOS
+from batchgen.models.qwen import QWEN_ASPECT_RATIOS
 
 __all__ = ["CONTENT_TYPES", "image_size", "render"]
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-_ENCODING_ONLY = {"image_format", "quality", "base64"}
+_ENCODING_ONLY = {"image_format", "quality", "base64", "output_format", "output_quality"}
 SMALL_DIVISOR = 8
 
 
@@ -35,14 +35,30 @@ def image_size(aspect_ratio: str, full_size: bool) -> tuple[int, int]:
     return max(8, width // SMALL_DIVISOR), max(8, height // SMALL_DIVISOR)
 
 
-def render(params: Mapping[str, Any], seed: int, full_size: bool = False) -> tuple[bytes, str]:
-    """Encode the picture for (params, seed); returns (bytes, format) with format png|jpeg|webp."""
-    fmt = str(params.get("image_format", "png"))
+def render(
+    params: Mapping[str, Any],
+    seed: int,
+    full_size: bool = False,
+    *,
+    size: tuple[int, int] | None = None,
+    fmt: str | None = None,
+    variant: int = 0,
+) -> tuple[bytes, str]:
+    """Encode the picture for (params, seed); returns (bytes, format) with format png|jpeg|webp.
+
+    `size` and `fmt` override what qwen-image's parameters say (other models name them
+    differently); `variant` k > 0 draws the k-th of several images of one job.
+    """
+    fmt = fmt or str(params.get("image_format", "png"))
     if fmt not in _PIL_FORMATS:
         fmt = "png"
-    quality = int(params.get("quality", 90))
-    size = image_size(str(params.get("aspect_ratio", "16:9")), full_size)
-    picture = _draw(_content_key(params, seed), size, str(params.get("prompt", "")))
+    quality = params.get("quality", params.get("output_quality", 90))
+    quality = quality if isinstance(quality, int) and not isinstance(quality, bool) else 90
+    size = size or image_size(str(params.get("aspect_ratio", "16:9")), full_size)
+    key = _content_key(params, seed)
+    if variant:
+        key = hashlib.sha256(key + variant.to_bytes(4, "big")).digest()
+    picture = _draw(key, size, str(params.get("prompt", "")))
     buffer = io.BytesIO()
     if fmt == "png":
         picture.save(buffer, "PNG", optimize=False)

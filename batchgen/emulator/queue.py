@@ -105,22 +105,30 @@ async def result(request: web.Request) -> web.StreamResponse:
             return error(425, "Result not ready")
         return web.json_response(_pending_body(request, record))
     media = record.media
-    url = f"{state.media_base or request.url.origin()}/media/{media.file_name}"
+    base = state.media_base or request.url.origin()
+    urls = [f"{base}/media/{item.file_name}" for item in record.outputs]
     if media.hostile is not None:  # a trap: a forbidden URL, or the usual one answering badly
-        url = hostile_output(media.hostile, request.url.host or "", media.file_name) or url
-    output = base64.b64encode(media.data).decode() if record.params.get("base64") is True else url
+        urls[0] = hostile_output(media.hostile, request.url.host or "", media.file_name) or urls[0]
+    encoded = record.params.get("base64") is True
+    outputs: list[str] = [
+        base64.b64encode(item.data).decode() if encoded else url
+        for item, url in zip(record.outputs, urls, strict=True)
+    ]
+    # One image: `output` is its URL (as documented); a job that asked for several gets a list
+    # [choice: no page shows this body], even when fewer came back.
     body: dict[str, Any] = {
         "status": "COMPLETED",
         "request_id": record.request_id,
         "error": None,
-        "output": output,
+        "output": outputs if record.asked > 1 else outputs[0],
         "images": [
             {
                 "url": url,
-                "content_type": CONTENT_TYPES[media.fmt],
-                "file_name": media.file_name,
-                "file_size": len(media.data),
+                "content_type": CONTENT_TYPES[item.fmt],
+                "file_name": item.file_name,
+                "file_size": len(item.data),
             }
+            for item, url in zip(record.outputs, urls, strict=True)
         ],
         "seed": record.seed,
         "metrics": {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from batchgen.emulator.assets import AssetStore
 from batchgen.emulator.config import EmulatorConfig
 from batchgen.emulator.faults import FaultPlan
 from batchgen.emulator.ratelimit import SlidingWindow
@@ -29,6 +30,7 @@ class EmulatorState:
     log: RequestLog | None = None  # arrivals, when the scenario records them
     first_request: float | None = None  # emulator time of the first API request
     outage: tuple[float, float] | None = None  # [from, until) in emulator time: all API 503
+    assets: AssetStore = field(default_factory=lambda: AssetStore(0))  # uploads
 
     def in_outage(self, now: float) -> bool:
         """Whether `now` falls in the outage (scheduled from the first request, or started)."""
@@ -39,7 +41,11 @@ class EmulatorState:
         return self.outage is not None and self.outage[0] <= now < self.outage[1]
 
     def snapshot(self, detail: bool = True) -> dict[str, Any]:
-        return self.stats.snapshot(remaining_credits=self.store.credits, detail=detail)
+        view = self.stats.snapshot(remaining_credits=self.store.credits, detail=detail)
+        view.update(self.assets.counts())
+        if detail:
+            view["uploads_by_content"] = dict(self.assets.by_content)
+        return view
 
 
 STATE = web.AppKey("batchgen_emulator_state", EmulatorState)

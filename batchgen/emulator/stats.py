@@ -36,6 +36,9 @@ class Stats:
     not_found_polls: int = 0  # 404 on a poll: expired or unknown id
     media_downloads: int = 0
     media_with_api_key: int = 0  # downloads that carried x-api-key: a leaked secret
+    asset_downloads: int = 0  # GETs of uploaded assets' URLs
+    inputs_refused: int = 0  # submits refused for an image input that is not one of our assets
+    images_made: int = 0  # output images of completed jobs (several per job when asked)
     rate_limited: Counter[str] = field(default_factory=Counter)  # by route, refused by the limit
     faults: Counter[str] = field(default_factory=Counter)  # "route:kind"
     completed: int = 0
@@ -73,6 +76,9 @@ class Stats:
             "polls_max_per_request": max(polls, default=0),
             "media_downloads": self.media_downloads,
             "media_with_api_key": self.media_with_api_key,
+            "asset_downloads": self.asset_downloads,
+            "inputs_refused": self.inputs_refused,
+            "images_made": self.images_made,
             "rate_limited": sum(self.rate_limited.values()),
             "rate_limited_by_route": dict(self.rate_limited),
             "faults": dict(self.faults),

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchgen.emulator.config import EmulatorConfig
+from batchgen.emulator.derive import InputError
+from batchgen.emulator.drawjob import draw
 from batchgen.emulator.hostile import hostile_kind
-from batchgen.emulator.images import render
 from batchgen.emulator.stats import Stats, fingerprint
 
 __all__ = ["Clock", "JobRecord", "JobStore", "Media"]
@@ -69,8 +70,16 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
-    media: Media | None = None
+    inputs: tuple[bytes, ...] = ()  # the image inputs' contents, in slot order
+    asked: int = 1  # images the job asked for (seedream's max_images)
+    produces: int = 1  # images it returns: `asked`, unless a fault makes it fewer
+    outputs: list[Media] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def media(self) -> Media | None:
+        """The first image (the only one for most models), once COMPLETED."""
+        return self.outputs[0] if self.outputs else None
 
     @property
     def queue_time(self) -> float:
@@ -97,17 +106,30 @@ class JobStore:
 
     # -- submit side -------------------------------------------------------------------------
 
-    def can_afford(self) -> bool:
-        return self.credits + 1e-9 >= self.config.cost_per_image
+    def can_afford(self, model: str) -> bool:
+        return self.credits + 1e-9 >= self.config.cost_of(model)
 
-    def submit(self, model: str, params: Mapping[str, Any], invalid: str | None) -> JobRecord:
-        """Accept and bill a job (billing is refunded if it FAILS); `invalid` fails it later."""
+    def submit(
+        self,
+        model: str,
+        params: Mapping[str, Any],
+        invalid: str | None,
+        inputs: tuple[bytes, ...] = (),
+        outputs: int = 1,
+        asked: int | None = None,
+    ) -> JobRecord:
+        """Accept and bill a job (billing is refunded if it FAILS); `invalid` fails it later.
+
+        `inputs` are the image inputs' contents; `outputs` is how many images the job returns,
+        `asked` how many it asked for (default: `outputs`).
+        """
         cfg = self.config
         rng = self._rng
         seed = params.get("seed", -1)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             seed = rng.randrange(SEED_SPACE)
-        duration = max(0.0, cfg.latency + rng.uniform(-cfg.latency_jitter, cfg.latency_jitter))
+        mean, jitter = cfg.latency_of(model)
+        duration = max(0.0, mean + rng.uniform(-jitter, jitter))
         error = invalid
         prompt = params.get("prompt")
         if (
@@ -130,7 +152,10 @@ class JobStore:
             submitted_at=self.clock.now(),
             duration=duration,
             planned_error=error,
-            cost=cfg.cost_per_image,
+            cost=cfg.cost_of(model),
+            inputs=inputs,
+            asked=outputs if asked is None else asked,
+            produces=outputs,
         )
         self.credits -= record.cost
         self._records[record.request_id] = record
@@ -181,23 +206,37 @@ class JobStore:
             await self._finish(record)
 
     async def _finish(self, record: JobRecord) -> None:
-        if record.planned_error is None:
-            data, fmt = await asyncio.to_thread(
-                render, record.params, record.seed, self.config.full_size
-            )
-            # Derived, not drawn: finishing order varies with timing and must not shift the
-            # seeded stream that later submits draw from.
-            media_id = hashlib.sha256(
-                f"{self.config.seed}:{record.request_id}".encode()
-            ).hexdigest()[:32]
+        planned = record.planned_error
+        images: list[tuple[bytes, str]] = []
+        if planned is None:
+            try:
+                images = await asyncio.to_thread(
+                    draw,
+                    record.model,
+                    record.params,
+                    record.seed,
+                    record.inputs,
+                    record.produces,
+                    self.config.full_size,
+                )
+            except InputError as exc:
+                planned = f"Image generation failed: {exc}"
+        if planned is None:
             hostile = hostile_kind(record.params.get("prompt"), self.config.hostile_marker)
-            record.media = Media(media_id, data, fmt, self.clock.now(), hostile)
-            self._media[media_id] = record.media
+            for k, (data, fmt) in enumerate(images):
+                # Derived, not drawn: finishing order varies with timing and must not shift the
+                # seeded stream that later submits draw from.
+                tag = f"{self.config.seed}:{record.request_id}" + (f":{k}" if k else "")
+                media_id = hashlib.sha256(tag.encode()).hexdigest()[:32]
+                item = Media(media_id, data, fmt, self.clock.now(), hostile if k == 0 else None)
+                record.outputs.append(item)
+                self._media[media_id] = item
             record.state = "COMPLETED"
             self.stats.credits_spent += record.cost
+            self.stats.images_made += len(images)
         else:
             record.state = "FAILED"
-            record.error = record.planned_error
+            record.error = planned
             self.credits += record.cost  # failed jobs are not billed
         record.finished_at = self.clock.now()
         self.stats.job_finished(ok=record.state == "COMPLETED")

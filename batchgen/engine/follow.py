@@ -3,24 +3,21 @@
 Polling is the bulk of a run's calls, and its rules (first poll near the expected completion,
 learn the latency from finished jobs, ask the result URL directly while it answers pending jobs,
 fall back to the status URL when it does not) are one concern of their own. The engine only
-asks `follow` for the final answer; failures are carried out by `Outcomes`.
+asks `follow` for the final answer; failures go through the one retry primitive (`retry`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Protocol
 
 from batchgen.core.errors import ApiError, TransportError
 from batchgen.core.jobs import Job
-from batchgen.core.policy import Action, Decision, decide
+from batchgen.core.policy import Action, Decision, Failure, failure_of
 from batchgen.core.pollplan import PollPlanner, completion_time
-from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
-from batchgen.edges.ledger import LedgerWriter
-from batchgen.engine.outcomes import JobOver, Outcomes
-from batchgen.engine.throttle import Throttle
+from batchgen.engine.kit import Kit
+from batchgen.engine.outcomes import JobOver
+from batchgen.engine.retry import Tries
 
 __all__ = ["Follower", "Polls"]
 
@@ -34,22 +31,11 @@ class Polls(Protocol):
 class Follower:
     """Polls requests to the end; one per engine, shared by its job tasks."""
 
-    def __init__(
-        self,
-        api: Polls,
-        throttle: Throttle,
-        stats: RunStats,
-        ledger: LedgerWriter,
-        schedule: PollPlanner,
-        outcomes: Outcomes,
-        retention: float,
-    ) -> None:
+    def __init__(self, api: Polls, kit: Kit, schedule: PollPlanner, retention: float) -> None:
         self.api = api
-        self.throttle = throttle
-        self.stats = stats
-        self.ledger = ledger
+        self.throttle, self.ledger, self.retry = kit.throttle, kit.ledger, kit.retry
+        self.stats, self.clock = kit.stats, kit.clock
         self.schedule = schedule
-        self.outcomes = outcomes
         self.retention = retention
         self.result_answers_pending = True  # until the result URL proves otherwise
 
@@ -58,20 +44,20 @@ class Follower:
 
         `age`: seconds since the submit, for a request recorded by an earlier run.
         """
-        submitted = time.monotonic() - age
-        await asyncio.sleep(self.schedule.delay(0, age))
-        polls = errors = 0
+        clock = self.clock
+        submitted = clock.now() - age
+        await clock.sleep(self.schedule.delay(0, age))
+        polls = 0
         pending_at = 0.0  # seconds after submit of the last poll that found the job running
-        streak = 0.0  # when the current run of errors began: retries are bounded from there
+        tries = Tries(job, "poll", request=request)  # retries are bounded per run of errors
         status_only = False  # this request's result URL answered 404: use its status URL
         while True:
             direct = self.result_answers_pending and not status_only
             url = request.response_url if direct else request.status_url
             try:
                 poll = await self._poll(url)
-            except ApiError as exc:
-                young = time.monotonic() - submitted < self.retention
-                if direct and young and exc.status != 429 and exc.status < 500:
+            except (ApiError, TransportError) as exc:
+                if isinstance(exc, ApiError) and direct and self._pending_unknown(exc, submitted):
                     # The result URL may not answer for a pending job (segmind-v2-api.md, queue
                     # flow step 3): ask the status URL, which says "gone" if it really is. Only
                     # our own fresh submits prove that for every job of the run.
@@ -79,25 +65,15 @@ class Follower:
                         self.result_answers_pending = False
                     status_only = True
                     continue
-                decision = decide(exc.status, phase="poll")
-                if decision.action is Action.RESUBMIT:
+                failure = failure_of(exc, "poll")
+                if failure.decision.action is Action.RESUBMIT:
                     await self.ledger.append("expired", job=job.id, request_id=request.request_id)
                     return None
-                errors, streak = errors + 1, streak or time.monotonic()
-                await self.outcomes.handle(
-                    job, decision, str(exc), exc.retry_after, errors, streak, request
-                )
+                await self.retry.failed(tries, failure)
                 continue
-            except TransportError as exc:
-                errors, streak = errors + 1, streak or time.monotonic()
-                decision = decide(None, phase="poll")
-                await self.outcomes.handle(
-                    job, decision, exc.message, None, errors, streak, request
-                )
-                continue
-            errors, streak = 0, 0.0  # an answer ends the streak: bounds apply per streak
+            tries.streak.reset()  # an answer ends the streak: bounds apply per streak
             polls += 1
-            elapsed = time.monotonic() - submitted
+            elapsed = clock.now() - submitted
             if poll.state == "COMPLETED":
                 self._learn(poll, elapsed, pending_at, resumed=age > 0)
                 if poll.output is None:  # a status body: the image is at the result URL
@@ -106,7 +82,12 @@ class Follower:
             if poll.state == "FAILED":
                 return poll
             pending_at = elapsed
-            await asyncio.sleep(self.schedule.delay(polls, time.monotonic() - submitted))
+            await clock.sleep(self.schedule.delay(polls, clock.now() - submitted))
+
+    def _pending_unknown(self, exc: ApiError, submitted: float) -> bool:
+        """A refusal of a young request's result URL that may only mean "still pending"."""
+        young = self.clock.now() - submitted < self.retention
+        return young and exc.status != 429 and exc.status < 500
 
     def _learn(self, poll: Poll, elapsed: float, pending_at: float, *, resumed: bool) -> None:
         """Feed the poll plan: the server's timing if it gives one, else the interval between
@@ -120,29 +101,25 @@ class Follower:
 
     async def _result(self, job: Job, request: Submitted) -> Poll:
         """Fetch the final body of a job the status URL reported COMPLETED."""
-        attempt, started = 0, time.monotonic()
-        while True:
+
+        async def once(_attempt: int) -> Poll | Failure:
             try:
                 poll = await self._poll(request.response_url, kind="result")
             except (ApiError, TransportError) as exc:
-                attempt += 1
-                api = exc if isinstance(exc, ApiError) else None
-                decision = decide(api.status if api else None, phase="poll")
-                wait = api.retry_after if api else None
-                await self.outcomes.handle(job, decision, str(exc), wait, attempt, started, request)
-                continue
+                return failure_of(exc, "poll")
             if poll.state == "COMPLETED" and poll.output is None:
-                await self.outcomes.fail(
+                await self.retry.outcomes.fail(
                     job, "server", "COMPLETED without an output", request.request_id
                 )
                 raise JobOver
             if poll.state not in ("COMPLETED", "FAILED"):  # the result URL lags the status URL
-                attempt += 1
                 error = f"the status URL said COMPLETED, the result URL still says {poll.state}"
-                retry = Decision(Action.RETRY, error)
-                await self.outcomes.handle(job, retry, error, None, attempt, started, request)
-                continue
+                return Failure(Decision(Action.RETRY, error), error)
             return poll
+
+        return await self.retry.run(
+            Tries(job, "poll", request=request, since=self.clock.now()), once
+        )
 
     async def _poll(self, url: str, kind: str = "poll") -> Poll:
         await self.throttle.before_poll()

@@ -8,8 +8,9 @@ an in-flight slot before it creates a job's task, so a million-job manifest neve
 
 and records every transition in the ledger; its request id is durable before it counts as in
 flight. Decisions come from `policy`, admission from `throttle`, I/O from `client`, `ledger` and
-`sinks`; the polling stage is `follow`, the v1 path `syncpath`, and failed calls are carried out
-by `outcomes`: this module only sequences them. A stop (bad key, no credits, model gone, a signal)
+`sinks`; the polling stage is `follow`, the v1 path `syncpath`, the download `storing`, and every
+failed call goes through the one retry primitive (`retry`, which records endings via `outcomes`):
+this module only sequences them. A stop (bad key, no credits, model gone, a signal)
 stops submitting; jobs already paid for are still followed and written.
 """
 
@@ -18,30 +19,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from batchgen.core.budget import Reservations, job_cost, unaffordable
+from batchgen.core.budget import Reservations, unaffordable
 from batchgen.core.circuit import OutagePolicy
-from batchgen.core.errors import ApiError, LedgerError, MediaRefused, TransportError
+from batchgen.core.clock import Clock, SystemClock
+from batchgen.core.errors import ApiError, LedgerError, TransportError
 from batchgen.core.jobs import Job
-from batchgen.core.policy import Backoff, decide, decide_media, seeded_rand
+from batchgen.core.policy import (
+    Backoff,
+    Failure,
+    failure_of,
+    maybe_billed,
+    seeded_rand,
+)
 from batchgen.core.pollplan import PollPlanner
 from batchgen.core.resume import Step, Work
 from batchgen.core.runstats import RunStats
-from batchgen.core.wire import REQUEST_RETENTION, Poll, Submitted, SyncImage, decode_base64
+from batchgen.core.wire import REQUEST_RETENTION, Poll, Submitted, SyncImage
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.parts import PartAllocator
-from batchgen.edges.sinks import ImageInfo, InvalidImage, MetadataWriter
+from batchgen.edges.sinks import MetadataWriter
 from batchgen.edges.storage import Store
 from batchgen.engine.follow import Follower
+from batchgen.engine.inflight import InFlight
+from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver, Outcomes
+from batchgen.engine.retry import Retry, Tries
+from batchgen.engine.storing import StoreStage
 from batchgen.engine.syncpath import SyncStage
 from batchgen.engine.throttle import Throttle
-from batchgen.engine.writer import ImageWriter, checked
+from batchgen.engine.writer import ImageWriter
 from batchgen.models.registry import DEFAULT_MODEL, typical_seconds_of
 
 __all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
@@ -83,10 +95,13 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, api: Api, ledger: LedgerWriter, config: EngineConfig) -> None:
+    def __init__(
+        self, api: Api, ledger: LedgerWriter, config: EngineConfig, clock: Clock | None = None
+    ) -> None:
         self.api = api
         self.ledger = ledger
         self.config = config
+        self.clock = clock or SystemClock()
         self.stats = RunStats()
         self.throttle = Throttle(
             config.concurrency,
@@ -95,29 +110,20 @@ class Engine:
             count_polls=config.count_polls,
             outage=config.outage,
             on_outage=self.stop,
+            clock=self.clock,
         )
         self.schedule = PollPlanner(config.typical_seconds)
         self._writers = asyncio.Semaphore(config.writers)
-        self._rand = seeded_rand(config.seed)
         self._stopped = asyncio.Event()
-        self._accepted_at: dict[str, float] = {}  # job id -> monotonic time of its acceptance
-        self.reservations = Reservations(self.stats)  # accepted jobs whose cost is not counted yet
-        self.outcomes = Outcomes(
-            ledger, self.stats, self.throttle, config.backoff, self._rand, self.stop
-        )
-        self.follower = Follower(
-            api, self.throttle, self.stats, ledger, self.schedule, self.outcomes, config.retention
-        )
-        self.sync_stage = SyncStage(
-            api,
-            self.throttle,
-            ledger,
-            self.stats,
-            self.outcomes,
-            self.reservations,
-            self._accepted_at,
-            self._admit,
-        )
+        # Accepted jobs whose cost is not counted yet, and when each was accepted.
+        self.inflight = InFlight(Reservations(self.stats), self.clock)
+        self.outcomes = Outcomes(ledger, self.stats, self.stop)
+        rand = seeded_rand(config.seed)
+        self.retry = Retry(self.clock, self.throttle, self.outcomes, config.backoff, rand)
+        kit = Kit(self.throttle, ledger, self.retry)
+        self.follower = Follower(api, kit, self.schedule, config.retention)
+        self.storing = StoreStage(api, self.retry, config.price_per_image)
+        self.sync_stage = SyncStage(api, kit, self.inflight, self._sending)
 
     def stop(self, reason: str) -> None:
         """Stop submitting (the first reason is kept); jobs in flight still finish."""
@@ -134,7 +140,7 @@ class Engine:
         """Run every job (a bare Job means "submit it"); returns when all started jobs ended."""
         async with MetadataWriter(self.config.out_dir) as metadata:
             store = self.config.store or self.config.out_dir
-            self._writer = ImageWriter(
+            self.storing.writer = ImageWriter(
                 store, self.config.filename, self.ledger, metadata, self.config.parts
             )
             try:
@@ -160,7 +166,7 @@ class Engine:
         try:
             fetched = None
             if work.step is Step.REFETCH and work.request and work.output:
-                fetched = await self._refetch(job, work.output)
+                fetched = await self.storing.refetch(job, work.output)
             if fetched is not None and work.request is not None:
                 self.stats.refetched += 1
                 request, poll = work.request, Poll("COMPLETED", output=work.output)
@@ -168,7 +174,7 @@ class Engine:
                 request, poll, fetched = await self.sync_stage.run(work)
             else:  # a new job, or a lost image that can no longer be downloaded: (re)do it
                 request, poll = await self._until_final(work)
-            accepted_at = self._accepted_at.pop(job.id, None)
+            accepted_at = self.inflight.accepted_at(job.id)
             if poll.state == "FAILED":
                 await self.outcomes.fail(job, "server", poll.error or "FAILED", request.request_id)
                 return
@@ -176,17 +182,17 @@ class Engine:
             self.throttle.release_slot()  # the server is done; downloads have their own cap
             slot_held = False
             try:
-                await self._store(job, request, poll, fetched, accepted_at)
+                await self.storing.store(job, request, poll, fetched, accepted_at)
             finally:
                 self._writers.release()
         except JobOver:
-            self._accepted_at.pop(job.id, None)
+            pass
         finally:
             if work.step is Step.SUBMIT:
                 # If this job was the probe and ended before the server accepted it (a stop, the
                 # budget, a refused answer), pass the turn on, or the next job waits forever.
                 await self.throttle.probe_result(False)
-            self.reservations.discard(job.id)
+            self.inflight.ended(job.id)
             if slot_held:
                 self.throttle.release_slot()
 
@@ -212,7 +218,7 @@ class Engine:
         if self.stopping:
             await self.outcomes.release(job, self.stats.stop_reason)
             raise JobOver
-        self.reservations.add(job.id)  # before the submit: concurrent submitters see each other
+        self.inflight.sending(job.id)
 
     async def _until_final(self, work: Work) -> tuple[Submitted, Poll]:
         """Submit (or re-attach) and follow; resubmit a bounded number of times if forgotten."""
@@ -227,12 +233,11 @@ class Engine:
                 request, age = work.request, work.age
             else:
                 request, age = await self._submit(job), 0.0
-            self._accepted_at[job.id] = time.monotonic() - age
-            self.reservations.add(job.id)  # until its cost is counted (or it fails): see budget.py
+            self.inflight.accepted(job.id, age)
             poll = await self.follower.follow(job, request, age)
             if poll is not None:
                 return request, poll
-            self.reservations.discard(job.id)
+            self.inflight.forgotten(job.id)
             if expiries < MAX_EXPIRIES:
                 self.stats.resubmits += 1  # a new, paid submit
         error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
@@ -241,89 +246,30 @@ class Engine:
 
     async def _submit(self, job: Job) -> Submitted:
         """POST until accepted (the request id is then durable)."""
-        attempt, started = 0, 0.0  # started: the first failure (waiting for a token is no error)
-        while True:
-            await self._admit(job)
-            await self.ledger.append("intent", job=job.id, attempt=attempt)
-            self.stats.calls["submit"] += 1
-            try:
-                request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
-            except ApiError as exc:
-                await self.throttle.probe_result(False)
-                if exc.status >= 500:  # a gateway may have passed it on: maybe billed
-                    await self.outcomes.unknown(job, str(exc))
-                decision, error, wait = (
-                    decide(exc.status, phase="submit"),
-                    str(exc),
-                    exc.retry_after,
-                )
-            except TransportError as exc:
-                await self.throttle.probe_result(False)
-                if exc.maybe_sent:
-                    await self.outcomes.unknown(job, exc.message)
-                decision = decide(None, phase="submit", maybe_sent=exc.maybe_sent)
-                error, wait = exc.message, None
-            else:
-                await self.ledger.append(
-                    "submitted",
-                    job=job.id,
-                    request_id=request.request_id,
-                    status_url=request.status_url,
-                    response_url=request.response_url,
-                )
-                await self.throttle.probe_result(True)
-                return request
-            attempt, started = attempt + 1, started or time.monotonic()
-            await self.outcomes.handle(
-                job, decision, error, wait, attempt, started, phase="submit", fail_kind="invalid"
-            )
+        return await self.retry.run(Tries.paid(job), partial(self._submit_once, job))
 
-    async def _refetch(self, job: Job, output: str) -> tuple[bytes, ImageInfo] | None:
-        """Download a completed job's image again from its recorded URL; None if that fails."""
-        for attempt in range(1, 4):
-            try:
-                self.stats.calls["download"] += 1
-                data = await self.api.download(output)
-                return data, await checked(data, job)
-            except (ApiError, TransportError, MediaRefused, InvalidImage):
-                await asyncio.sleep(self.config.backoff.delay(attempt, 0.0, self._rand) or 0.0)
-        return None
+    async def _sending(self, job: Job, attempt: int, kind: str) -> None:
+        """Before a call that may cost a job: admission (token, budget, stop), then its intent
+        durable in the ledger, then it counts as a call of `kind`."""
+        await self._admit(job)
+        await self.ledger.append("intent", job=job.id, attempt=attempt)
+        self.stats.calls[kind] += 1
 
-    async def _store(
-        self,
-        job: Job,
-        request: Submitted,
-        poll: Poll,
-        fetched: tuple[bytes, ImageInfo] | None = None,
-        accepted_at: float | None = None,
-    ) -> None:
-        """Get the bytes (retrying per policy), check them, and hand them to the writer."""
-        attempt, started = 0, time.monotonic()
-        while fetched is None:
-            assert poll.output is not None
-            try:
-                if job.params.get("base64") is True:
-                    data = decode_base64(poll.output)
-                else:
-                    self.stats.calls["download"] += 1
-                    data = await self.api.download(poll.output)
-                fetched = data, await checked(data, job)
-            except (ApiError, TransportError, MediaRefused, ValueError) as exc:
-                attempt += 1
-                decision, kind = decide_media(exc)  # bad bytes or a refusal fail at once
-                await self.outcomes.handle(
-                    job, decision, str(exc), None, attempt, started, request,
-                    phase="media", fail_kind=kind,
-                )  # fmt: skip
+    async def _submit_once(self, job: Job, attempt: int) -> Submitted | Failure:
+        await self._sending(job, attempt, "submit")
         try:
-            await self._writer.write(job, request, poll, *fetched)
-        except OSError as exc:  # disk full, permissions: nothing more can be stored
-            # The job stays "submitted" in the ledger, so a rerun re-attaches and downloads it.
-            self.stop(f"cannot write images to {self._writer.store.url}: {exc}")
-            await self.outcomes.release(job, self.stats.stop_reason)
-            raise JobOver from None
-        total = time.monotonic() - accepted_at if accepted_at is not None else None
-        self.stats.complete(
-            job_cost(poll.metrics, self.config.price_per_image), dict(poll.metrics), total
+            request = await self.throttle.submit(self.api.submit(job.model, dict(job.params)))
+        except (ApiError, TransportError) as exc:
+            await self.throttle.probe_result(False)
+            if maybe_billed(exc):
+                await self.outcomes.unknown(job, str(exc))
+            return failure_of(exc, "submit")
+        await self.ledger.append(
+            "submitted",
+            job=job.id,
+            request_id=request.request_id,
+            status_url=request.status_url,
+            response_url=request.response_url,
         )
-        log.info("done %s (request %s)", job.id, request.request_id)
+        await self.throttle.probe_result(True)
+        return request

@@ -1,17 +1,24 @@
-"""Admission control: the probe gate, in-flight slots, and how 429s move the rate."""
+"""Admission control: the probe gate, in-flight slots, and how 429s move the rate (the timing
+rules, stepped by hand, are in test_fast_throttle.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-
-import pytest
 
 from batchgen.core.circuit import OutagePolicy
+from batchgen.core.clock import SystemClock
 from batchgen.core.errors import ApiError, TransportError
-from batchgen.core.policy import Backoff
+from batchgen.core.jobs import Job
+from batchgen.core.policy import Action, Backoff, Decision, Failure
+from batchgen.core.runstats import RunStats
+from batchgen.engine.outcomes import Outcomes
+from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.throttle import Throttle
+from batchgen.testing import SteppedClock
+
+JOB = Job(id="j", model="qwen-image", params={"prompt": "x"})
+RETRY = Failure(Decision(Action.RETRY, "503"), "503")
 
 
 async def settle() -> None:
@@ -57,9 +64,10 @@ async def test_slots_cap_jobs_in_flight():
 
 async def test_stray_429_does_not_lower_the_rate_but_a_storm_does():
     """One 429 among many requests costs its wait only; a quarter of 429s lowers the rate."""
-    throttle = Throttle(concurrency=10, rpm=1000, window=1.0, probe=False)
+    clock = SteppedClock()
+    throttle = Throttle(concurrency=10, rpm=1000, window=1.0, probe=False, clock=clock)
     for _ in range(20):
-        await throttle.before_submit()
+        await clock.run(throttle.before_submit())
     assert throttle.on_rate_limited(0.0) == 0.0
     assert throttle.rate == 1000
     for _ in range(6):
@@ -106,78 +114,22 @@ async def succeed(throttle: Throttle) -> None:
     assert await throttle.watch(call()) == "ok"
 
 
-async def test_outage_gate_lets_one_probe_through_and_reopens_on_an_answer():
-    """Three failed calls in a row: polls wait, one probe per gap; an answer frees them all."""
-    throttle = Throttle(concurrency=10, probe=False, outage=FAST_OUTAGE)
-    await fail(throttle, 429)  # a 429 is an answer: the server is up
-    for status in (500, None, 502):
-        await fail(throttle, status)
-    assert throttle.circuit.is_open
-    waiting = [asyncio.create_task(throttle.before_poll()) for _ in range(5)]
-    await asyncio.sleep(0.07)  # past the first probe's gap (0.05 s), before the second
-    assert sum(t.done() for t in waiting) == 1
-    await succeed(throttle)  # the probe got an answer
-    await asyncio.wait_for(asyncio.gather(*waiting), 1.0)
-    assert not throttle.circuit.is_open
-
-
 async def test_failures_in_an_outage_are_retried_at_once_and_excused():
     """In an outage a failed call waits for the gate, not for its backoff, and spends nothing."""
     throttle = Throttle(concurrency=10, probe=False, outage=FAST_OUTAGE)
     backoff = Backoff(base=10.0, cap=10.0, max_attempts=1, max_elapsed=100.0)
-    assert throttle.retry_in(backoff, 2, 0.0, lambda: 0.5) is None  # up: bounds apply
+    clock = SystemClock()
+    retry = Retry(clock, throttle, Outcomes(None, RunStats(), print), backoff, lambda: 0.5)  # type: ignore[arg-type]
+
+    def retry_in(attempt: int, streak: float, phase: str = "poll") -> float | None:
+        tries = Tries(JOB, phase)
+        tries.streak.attempts = attempt
+        return retry.delay(tries, RETRY, streak, clock.now())
+
+    assert retry_in(2, 0.0) is None  # up: bounds apply
     for _ in range(3):
         await fail(throttle)
     streak = asyncio.get_running_loop().time()
-    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5) == 0.0
+    assert retry_in(1, streak) == 0.0
     # Media comes from another origin and passes no gate: its backoff still applies.
-    assert throttle.retry_in(backoff, 1, streak, lambda: 0.5, "media") == 5.0
-
-
-async def test_outage_past_patience_stops_polls_and_parks_submits():
-    """Past patience: the run is told to stop once, polls fail at once, submits send nothing."""
-    stops: list[str] = []
-    policy = OutagePolicy(threshold=1, probe_base=0.01, probe_cap=0.01, patience=0.05)
-    throttle = Throttle(concurrency=10, probe=False, outage=policy, on_outage=stops.append)
-    await fail(throttle)
-    await asyncio.sleep(0.06)
-    with pytest.raises(TransportError, match="outage"):
-        await throttle.before_poll()
-    submit = asyncio.create_task(throttle.before_submit())
-    await asyncio.sleep(0.05)
-    assert not submit.done()
-    assert stops
-    assert "outage" in stops[0]
-    assert throttle.outage_over() is not None
-    submit.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await submit
-
-
-async def test_429_without_reset_time_waits_a_pacing_interval():
-    """No reset header and no Retry-After: paced, the refused call waits for its next token and
-    nobody else pauses; unpaced, everyone pauses a second of the window's minute."""
-    loop = asyncio.get_running_loop()
-    paced = Throttle(concurrency=1, rpm=100, window=2.0, probe=False)
-    assert paced.on_rate_limited(None) == 0.02
-    assert paced._pause_until <= loop.time()
-    free = Throttle(concurrency=1, window=6.0, probe=False)
-    assert free.on_rate_limited(None) == 0.1
-    assert loop.time() < free._pause_until <= loop.time() + 0.1
-
-
-async def test_submits_bunched_after_their_tokens_are_spaced_again():
-    """Tokens taken at the pace, then released together (a slow group fsync): the sends
-    still go out one pacing interval apart."""
-    loop = asyncio.get_running_loop()
-    throttle = Throttle(concurrency=10, rpm=100, window=1.0, probe=False)  # 10 ms apart
-    for _ in range(8):
-        await throttle.before_submit()
-    sent: list[float] = []
-
-    async def call() -> None:
-        sent.append(loop.time())
-
-    await asyncio.gather(*(throttle.submit(call()) for _ in range(8)))
-    gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert min(gaps) >= 0.009
+    assert retry_in(1, streak, "media") == 5.0

@@ -1,0 +1,112 @@
+"""Rate control: the pace of counted requests, how 429s move it, and 429 pauses.
+
+* Pace: a `Pacer` handing out one token every window/rpm seconds. That paces requests evenly, so
+  no window ever sees more than `rpm` of them — a bucket of `rpm` tokens would allow `rpm` at
+  once plus `rpm` more within the same window.
+* 429: every counted request waits until the server's reset time; when 429s are a quarter or more
+  of a window's requests the rate drops (x0.75, at most once per window), and after a quiet
+  window it climbs back (x1.1 per window) towards the configured limit. Without a configured
+  limit, the first such drop starts from the rate actually achieved. A 429 without a reset time
+  costs the refused request its next token when paced; unpaced, a second of the window's minute.
+* Spacing: a submit waits for its ledger fsync between its token and the wire; a second pacer at
+  the same rate (`space`) spaces those sends again (group commit releases them in batches).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from batchgen.core.clock import Clock
+from batchgen.engine.pacing import Pacer
+
+__all__ = ["RateControl"]
+
+SAFETY: Final = 1.02  # pace 2% under the limit: clock skew and network jitter eat margins
+DECREASE: Final = 0.75
+INCREASE: Final = 1.1
+QUIET: Final = 1.0  # windows without a rate change before the rate rises again
+CONGESTION: Final = 0.25  # share of 429s among a window's requests that means "over the limit"
+
+
+class RateControl:
+    def __init__(self, rpm: int | None, window: float, clock: Clock) -> None:
+        self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
+        self.window = window
+        self.clock = clock
+        self.rate: float | None = self.ceiling  # current requests per window
+        self.limiter = self._pacer()
+        self.spacer = self._pacer()  # re-spaces counted sends just before the wire
+        self.pause_until = 0.0
+        self._last_change = -float("inf")  # of the rate, down or up
+        self._refused: deque[float] = deque()  # 429 times within the last window
+        self._recent: deque[float] = deque()  # send times within the last window
+
+    async def wait_pause(self) -> None:
+        # A later 429 may extend the pause while we sleep, hence the loop.
+        while (delay := self.pause_until - self.clock.now()) > 0:
+            await self.clock.sleep(delay)
+
+    def sent(self, now: float) -> None:
+        """A counted request got its token at `now`."""
+        self._recent.append(now)
+        _trim(self._recent, now - self.window)
+        self._maybe_raise(now)
+
+    async def space(self) -> None:
+        spacer = self.spacer
+        if spacer is not None:
+            await spacer.acquire()
+
+    def on_rate_limited(self, wait: float | None, *, counted: bool = True) -> float:
+        """A 429 arrived; returns how long the refused request should wait.
+
+        For a request that counts against the shared limit (`counted`), every counted request
+        pauses until the server's reset time, and the rate drops when 429s are a sizeable share
+        of what was sent in the last window: that is a limit we are hitting, while a stray 429
+        (a flaky gateway) only costs its own wait. A request that does not count (a poll, when
+        polls are free) just waits itself.
+        """
+        now = self.clock.now()
+        told = wait is not None
+        if wait is None:  # no reset time from the server: one pacing interval, or a second
+            wait = self.window / self.rate if self.rate else self.window / 60
+        if not counted:
+            return wait
+        if told or self.limiter is None:
+            # Everyone waits for a reset time the server gave. Without one, a paced run's next
+            # token is wait enough (pausing all would cost a token per 429, the chaos soak's
+            # 10 % of them a tenth of its throughput); an unpaced one must pause.
+            self.pause_until = max(self.pause_until, now + wait)
+        self._refused.append(now)
+        _trim(self._refused, now - self.window)
+        _trim(self._recent, now - self.window)
+        share = len(self._refused) / max(1, len(self._recent))
+        if share >= CONGESTION and now - self._last_change >= self.window:
+            achieved = max(1.0, float(len(self._recent)))
+            self._set_rate(max(1.0, (self.rate or achieved) * DECREASE), now)
+        return wait
+
+    def _maybe_raise(self, now: float) -> None:
+        """After a quiet window, climb back towards the configured limit (or without bound)."""
+        if self.rate is None or now - self._last_change < QUIET * self.window:
+            return
+        if self.ceiling is not None and self.rate >= self.ceiling:
+            return
+        raised = self.rate * INCREASE
+        self._set_rate(raised if self.ceiling is None else min(self.ceiling, raised), now)
+
+    def _set_rate(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self._last_change = now
+        self.limiter, self.spacer = self._pacer(), self._pacer()
+
+    def _pacer(self) -> Pacer | None:
+        if self.rate is None:
+            return None
+        return Pacer(self.window / self.rate * SAFETY, self.clock)
+
+
+def _trim(times: deque[float], horizon: float) -> None:
+    while times and times[0] <= horizon:
+        times.popleft()

@@ -1,0 +1,159 @@
+"""Test support: a hand-stepped clock and an in-memory `Api`: tests without sleeps or sockets.
+
+The engine reads time only through a `core.clock.Clock` and talks to the server only through its
+`Api` protocol (`engine.pipeline.Api`), so its decisions — backoff, 429 pauses, the outage gate,
+pacing, retries, stops — can be tested in virtual time: nothing waits for real, and the same
+test gives the same answer on a loaded machine. The HTTP tests against the emulator remain the
+integration tier; this is the fast one.
+
+    clock = SteppedClock()
+    api = FakeApi(clock, latency=2.0)
+    api.fail_next("submit", ApiError(503, "busy"))
+    stats = await clock.run(engine.run(jobs))       # jumps time whenever every task waits on it
+    await clock.advance(0.5)                         # or step it by hand (aiolimiter's tests)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import io
+import itertools
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from batchgen.core.errors import ApiError
+from batchgen.core.wire import Poll, Submitted, SyncImage
+
+__all__ = ["FakeApi", "SteppedClock", "settle", "tiny_png"]
+
+T = TypeVar("T")
+SETTLE_ROUNDS = 20  # loop turns that let every task runnable now reach its next wait
+
+
+async def settle() -> None:
+    """Let every task that can run without time passing run until it waits again."""
+    for _ in range(SETTLE_ROUNDS):
+        await asyncio.sleep(0)
+
+
+class SteppedClock:
+    """A `Clock` that moves only when told: `sleep` waits until `advance` passes its deadline."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.slept: list[float] = []  # every positive sleep asked for, in order
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        self.slept.append(seconds)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        """Move time on by `seconds`, waking sleepers in deadline order; each woken task runs
+        (and may sleep again) before time moves past the next deadline."""
+        target = self._now + seconds
+        await settle()
+        while (when := self._next_deadline()) is not None and when <= target:
+            self._wake(when)
+            await settle()
+        self._now = target
+        await settle()
+
+    async def run(self, awaitable: Awaitable[T], *, limit: float = 1e6) -> T:
+        """Await `awaitable`, jumping time to the next deadline whenever every task waits on the
+        clock (at most `limit` virtual seconds: a test that never ends fails instead)."""
+        task = asyncio.ensure_future(awaitable)
+        end = self._now + limit
+        while not task.done():
+            await settle()
+            when = self._next_deadline()
+            if task.done():
+                break
+            if when is None:
+                await asyncio.sleep(0)  # only a thread (a file write, an image check) is busy
+                continue
+            if when > end:
+                task.cancel()
+                raise TimeoutError(f"still running after {limit:g} s of virtual time")
+            self._wake(when)
+        return task.result()
+
+    def _next_deadline(self) -> float | None:
+        while self._sleepers and self._sleepers[0][2].done():  # cancelled sleepers
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def _wake(self, when: float) -> None:
+        self._now = max(self._now, when)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            future = heapq.heappop(self._sleepers)[2]
+            if not future.done():
+                future.set_result(None)
+
+
+def tiny_png(size: int = 8) -> bytes:
+    """A valid PNG of `size` x `size` pixels (what an image check accepts)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 80, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class FakeApi:
+    """An in-memory `engine.Api`: every submit is accepted and completes `latency` seconds of
+    clock time later; `fail_next(method, *errors)` makes the next calls of a method raise.
+
+    `calls` counts calls per method, as the emulator's counters do over HTTP.
+    """
+
+    def __init__(self, clock: SteppedClock, *, latency: float = 1.0) -> None:
+        self.clock = clock
+        self.latency = latency
+        self.image = tiny_png()
+        self.calls: Counter[str] = Counter()
+        self.faults: defaultdict[str, deque[BaseException]] = defaultdict(deque)
+        self.done_at: dict[str, float] = {}  # request id -> when it completes
+        self.forget: set[str] = set()  # request ids the server no longer knows (404)
+
+    def fail_next(self, method: str, *errors: BaseException) -> None:
+        self.faults[method].extend(errors)
+
+    def _call(self, method: str) -> None:
+        self.calls[method] += 1
+        if self.faults[method]:
+            raise self.faults[method].popleft()
+
+    async def submit(self, model: str, params: dict[str, Any]) -> Submitted:
+        self._call("submit")
+        request_id = f"req-{self.calls['submit']}"
+        self.done_at[request_id] = self.clock.now() + self.latency
+        return Submitted(request_id, f"fake://status/{request_id}", f"fake://result/{request_id}")
+
+    async def poll(self, url: str) -> Poll:
+        self._call("poll")
+        request_id = url.rsplit("/", 1)[-1]
+        if request_id not in self.done_at or request_id in self.forget:
+            raise ApiError(404, "request not found")
+        if self.clock.now() < self.done_at[request_id]:
+            return Poll("PROCESSING")
+        return Poll("COMPLETED", output=f"fake://media/{request_id}.png")
+
+    async def download(self, url: str) -> bytes:
+        self._call("download")
+        return self.image
+
+    async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage:
+        self._call("run_sync")
+        return SyncImage(self.image, "image/png", f"sync-{self.calls['run_sync']}", 1, None, 0.1)
