@@ -32,6 +32,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def own_catalog(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets a catalogue of its own (subprocesses inherit it through the environment):
+    a shared one would reuse images across tests and hide the requests they count."""
+    path = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
+    monkeypatch.setenv("BATCHGEN_CATALOG", str(path))
+    return path
+
+
 @pytest.fixture
 def long_form(request: pytest.FixtureRequest) -> bool:
     """True under `--long`: reliability tests use their full sizes (README figures)."""

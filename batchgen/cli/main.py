@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from batchgen.cli.catalog import catalog
 from batchgen.cli.emulator import emulator
 from batchgen.cli.exits import EXIT_INVALID
 from batchgen.cli.options import BatchgenGroup, log_to_stderr
@@ -43,3 +44,4 @@ main.add_command(export)
 main.add_command(emulator)
 main.add_command(merge)
 main.add_command(serve)
+main.add_command(catalog)

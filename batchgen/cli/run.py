@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 # The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.catalog import reuse_kwargs, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
 from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP, read_key
@@ -90,6 +91,7 @@ __all__ = ["run"]
               help="Keep the dashboard up after the run, until Ctrl-C. "
               "[default: when stderr is a terminal]")  # fmt: skip
 @scale_options
+@reuse_options
 def run(
     manifest: Path,
     out: str | None,
@@ -134,7 +136,7 @@ def run(
     if verbose:
         logging.getLogger("batchgen").setLevel(logging.INFO)
     with _exit_on_errors():
-        scaling = scale_kwargs(**scale)
+        scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
         _dry_run(manifest, model, out, overrides, retry_failed, scaling)
         return

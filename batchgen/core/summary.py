@@ -32,7 +32,7 @@ def snapshot(
 ) -> dict[str, Any]:
     """The live picture: counts by state, rate, ETA, spend so far and projected."""
     failed = sum(stats.failed.values())
-    left = max(0, shape.total - skipped - stats.completed - failed - stats.released)
+    left = max(0, shape.total - skipped - stats.reused - stats.completed - failed - stats.released)
     waiting = max(0, left - stats.in_flight)
     per_minute = stats.completed / elapsed * 60 if elapsed > 0 else 0.0
     eta = left / per_minute * 60 if per_minute > 0 else None
@@ -45,6 +45,8 @@ def snapshot(
         "in_flight": stats.in_flight,
         "completed": stats.completed,
         "failed": failed,
+        "reused": stats.reused,
+        "saved_usd": round(stats.saved, 4),
         "images_per_minute": round(per_minute, 2),
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "spend_usd": round(stats.spend, 4),
@@ -84,6 +86,7 @@ def final_summary(
             "failed": sum(stats.failed.values()),
             "left_for_rerun": stats.released,
             "already_done": skipped,
+            "reused": stats.reused,  # from the catalogue: not generated, not paid, not in completed
             "failed_earlier_left_alone": failed_earlier,
             "removed_from_manifest": removed,
         },
@@ -104,6 +107,7 @@ def final_summary(
         "possible_double_charges": stats.possible_double_charges,
         "possible_double_charge_jobs": double_charged or [],
         "spend_usd": round(stats.spend, 4),
+        "saved_usd": round(stats.saved, 4),
         "remaining_credits": stats.remaining_credits,
         "wall_seconds": round(wall, 2),
         "floor_seconds": _round(floor) if ran else None,

@@ -55,7 +55,12 @@ def run_summary_lines(result: RunResult) -> list[str]:
         f"{st.jobs:,} job(s) run: {st.completed:,} completed, {failed:,} failed"
         + (f" ({kinds})" if kinds else "")
         + (f", {st.released:,} left for a rerun" if st.released else "")
-        + (f"; {result.skipped:,} already done" if result.skipped else ""),
+        + (f"; {result.skipped:,} already done" if result.skipped else "")
+        + (
+            f"; {st.reused:,} reused from the catalogue (saved ${st.saved:,.2f})"
+            if st.reused
+            else ""
+        ),
         f"API calls per job: {st.api_calls_per_job:.2f} ({_calls(st.calls)}), "
         f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
     ]
@@ -117,13 +122,18 @@ def _calls(calls: Counter[str]) -> str:
     return ", ".join(kinds)
 
 
+_NOT_JOBS = ("removed", "saved_cents")
+
+
 def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
     """What `run` would do now, from the resume plan: counts per step, cost and time to go."""
     to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
     est = estimate(to_pay, manifest.settings, manifest.schema)
     lines = [
-        f"{manifest.path}: {sum(v for k, v in steps.items() if k != 'removed'):,} job(s)",
+        f"{manifest.path}: {sum(v for k, v in steps.items() if k not in _NOT_JOBS):,} job(s)",
         f"  already done            {steps['done']:,}",
+        f"  reuse from catalogue    {steps['reuse']:,}  (not paid: saves "
+        f"${steps['saved_cents'] / 100:,.2f})",
         f"  failed, left alone      {steps['failed']:,}  (--retry-failed to retry)",
         f"  in flight, re-attach    {steps['attach']:,}  (polled, not paid again)",
         f"  lost images, re-fetch   {steps['refetch']:,}",

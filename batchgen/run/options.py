@@ -7,7 +7,7 @@ once, can pass it around and compare it, and a new option is one field with its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -17,6 +17,7 @@ from batchgen.edges.client import DEFAULT_API_ROOT
 from batchgen.edges.storage import Store
 from batchgen.emulator import EmulatorConfig
 from batchgen.models.registry import schema_for, typical_seconds_of
+from batchgen.run.reuse import CatalogOption
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -73,6 +74,10 @@ class RunOptions:
     on_start: Callable[[str], None] | None = None
     # `watch(root, store, sample)` is called once in the run's loop when it starts (the dashboard).
     watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None
+    # `catalog` (default file, a path, or False), `reuse_from`, `reuse`: see `reuse.py`.
+    catalog: CatalogOption = None
+    reuse_from: Sequence[Path | str] = ()
+    reuse: bool = True
 
 
 def expected_seconds(

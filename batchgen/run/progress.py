@@ -62,7 +62,7 @@ class Reporter:
 
             def line() -> Text:
                 # one column spare: a line as wide as the terminal wraps on some of them
-                return Text(render_line(self.sample(), console.width - 1), no_wrap=True)
+                return _render(self.sample(), console.width - 1)
 
             with Live(line(), console=console, refresh_per_second=4) as live:
                 try:
@@ -98,8 +98,10 @@ def render_line(s: dict[str, Any], width: int) -> str:
     spend = f"${s['spend_usd']:,.2f}"
     if projected is not None:
         spend += f"/~${projected:,.0f}" if projected >= 1000 else f"/~${projected:.2f}"
+    reused = s.get("reused", 0)
     parts = [
-        f"done {s['completed']:,}/{s['jobs'] - s['already_done']:,}",
+        f"done {s['completed']:,}/{s['jobs'] - s['already_done'] - reused:,}",
+        *([f"reused {reused:,} (saved ${s['saved_usd']:.2f})"] if reused else []),
         f"failed {s['failed']:,}",
         f"ETA {_duration(eta) if eta is not None else '?'}",
         f"in flight {s['in_flight']:,}",
@@ -114,6 +116,11 @@ def render_line(s: dict[str, Any], width: int) -> str:
         if len(line) + 3 + len(part) <= width:
             line += " · " + part
     return line
+
+
+def _render(s: dict[str, Any], width: int = 200) -> Text:
+    """The live line as rich Text, never wrapped."""
+    return Text(render_line(s, width), no_wrap=True)
 
 
 def _duration(seconds: float) -> str:

@@ -42,7 +42,8 @@ from batchgen.run.options import (
     expected_seconds,
 )
 from batchgen.run.progress import Reporter
-from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, pending_work
+from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, work_after_reuse
+from batchgen.run.reuse import open_reuse
 from batchgen.run.unused import remove_unused
 
 __all__ = [
@@ -132,6 +133,10 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
         total = scan.count if shard is None else await asyncio.to_thread(count_owned, loaded, shard)
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
+            reuser = await asyncio.to_thread(
+                open_reuse, o.catalog, o.reuse_from, o.reuse, o.storage_options
+            )
+            stack.callback(reuser.close)
             emu: Emulator | None = None
             if o.emulator is not False:
                 window = EMULATOR_MINUTE
@@ -197,9 +202,12 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             # `jobs`: the run's total, so `status` can say "N of TOTAL" while it runs
             await ledger.append("run", model=loaded.model, manifest=str(loaded.path), jobs=total)
             intact = await asyncio.to_thread(intact_jobs, past, layout.store)
-            works = pending_work(
-                owned(loaded.jobs(), shard), past, intact, counts, retry_failed=o.retry_failed
-            )
+            works = await work_after_reuse(
+                reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
+                retry_failed=o.retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
+                filename=settings.filename, parts=engine.config.parts,
+                price=settings.price_for(schema),
+            )  # fmt: skip
             shape = RunShape(total, settings.rpm, window, settings.concurrency, typical,
                              settings.count_polls, sync)  # fmt: skip
             started = time.monotonic()
@@ -228,6 +236,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
             wall = time.monotonic() - started
+            await asyncio.to_thread(reuser.record, ledger_path, layout.store)
             server = emu.stats(detail=False) if emu is not None else None
         try:
             final = await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))

@@ -25,7 +25,9 @@ from batchgen.core.lifecycle import Replay, State, replay
 __all__ = ["NOT_PARAMS", "Item", "RunData", "image_path", "load_run", "params_of"]
 
 # Metadata columns that describe where an image came from, not what was asked for.
-NOT_PARAMS: Final = frozenset({"file_name", "id", "request_id", "inference_time", "cost"})
+NOT_PARAMS: Final = frozenset(
+    {"file_name", "id", "request_id", "inference_time", "cost", "reused_from"}
+)
 
 
 @dataclass(frozen=True)
