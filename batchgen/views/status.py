@@ -48,6 +48,7 @@ class LedgerSnapshot:
     path: Path
     replay: Replay
     last_event_at: float | None  # `t` of the last complete record (epoch seconds)
+    planned: int | None = None  # jobs the last run set out to do (its `run` record), if known
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Status:
     possible_double_charges: int = 0  # sum of recorded ambiguous submits over all jobs
     last_event_at: float | None = None
     torn: bool = False  # the last line is incomplete: a write in progress, or a crash
+    planned: int | None = None  # jobs of the last run's manifest (or shard): "N of TOTAL"
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` object: plain JSON types only, the time also as ISO 8601 UTC."""
@@ -85,6 +87,7 @@ class Status:
             "last_event_at": self.last_event_at,
             "last_event": _iso(self.last_event_at),
             "torn": self.torn,
+            "planned": self.planned,
         }
 
 
@@ -97,14 +100,34 @@ def read_ledger(folder: Path) -> LedgerSnapshot:
     and `lifecycle.LedgerDamage`.
     """
     path = folder / LEDGER_NAME
+    planned: list[int] = []
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        result = replay(_lines_upto(handle, size))
+        result = replay(_run_totals(_lines_upto(handle, size), planned))
         last = _last_event_time(handle, result.valid_bytes)
-    return LedgerSnapshot(path, result, last)
+    return LedgerSnapshot(path, result, last, planned[-1] if planned else None)
 
 
-def summarize(result: Replay, *, ledger: str = "", last_event_at: float | None = None) -> Status:
+def _run_totals(lines: Iterator[bytes], found: list[int]) -> Iterator[bytes]:
+    """Pass `lines` through, noting the `jobs` of each `run` record (one per run: cheap)."""
+    for raw in lines:
+        if b'"event":"run"' in raw:
+            try:
+                jobs = json.loads(raw).get("jobs")
+            except (ValueError, AttributeError):
+                jobs = None  # replay reports the damage
+            if isinstance(jobs, int) and not isinstance(jobs, bool):
+                found.append(jobs)
+        yield raw
+
+
+def summarize(
+    result: Replay,
+    *,
+    ledger: str = "",
+    last_event_at: float | None = None,
+    planned: int | None = None,
+) -> Status:
     """Count jobs by state; failed jobs also by kind (the part of `failure` before ': ')."""
     states: Counter[State] = Counter()
     kinds: Counter[str] = Counter()
@@ -128,6 +151,7 @@ def summarize(result: Replay, *, ledger: str = "", last_event_at: float | None =
         possible_double_charges=ambiguous,
         last_event_at=last_event_at,
         torn=result.torn,
+        planned=planned,
     )
 
 
@@ -137,17 +161,22 @@ def status_lines(status: Status) -> list[str]:
     failed = ""
     if status.failed_by_kind:
         failed = "  (" + ", ".join(f"{k} {n:,}" for k, n in status.failed_by_kind.items()) + ")"
+    of = f" of {status.planned:,}" if status.planned is not None else ""
+    width = max(width, len(f"{status.planned or 0:,}"))
     lines = [
         f"ledger: {status.ledger}",
-        f"{status.jobs:,} jobs, {status.runs:,} run(s), {status.events:,} events, "
+        f"{status.jobs:,}{of} jobs, {status.runs:,} run(s), {status.events:,} events, "
         f"last event {_iso(status.last_event_at) or 'never'}",
         f"  completed  {status.completed:>{width},}",
         f"  in flight  {status.in_flight:>{width},}",
-        f"  unknown    {status.unknown:>{width},}  (submit sent, outcome not recorded)",
+        # Mid-run this is a submit on the wire; after a crash, one whose answer was lost.
+        f"  submitting {status.unknown:>{width},}  (submit sent, answer not recorded yet)",
         f"  pending    {status.pending:>{width},}",
         f"  failed     {status.failed:>{width},}{failed}",
-        f"possible double charges: {status.possible_double_charges:,}",
     ]
+    if status.planned is not None and status.planned > status.jobs:
+        lines.append(f"  not started {status.planned - status.jobs:>{width - 1},}")
+    lines.append(f"possible double charges: {status.possible_double_charges:,}")
     if status.torn:
         lines.append("note: the last line is incomplete (a write in progress, or a crash); ignored")
     return lines
