@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from batchgen.cli.main import main
 from batchgen.core import events
+from batchgen.core.errors import ApiError, MediaRefused
 from batchgen.core.events import Event, FailureKind, record_fields
 from batchgen.core.lifecycle import TRANSITIONS, LedgerDamage, State, replay
+from batchgen.core.policy import decide_media
 from batchgen.edges.ledger import LedgerWriter, encode
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ledger-v1.jsonl"
@@ -126,3 +131,22 @@ def test_the_writer_appends_typed_records(tmp_path: Path):
         State.FAILED,
         "too_large: big",
     )
+
+
+def test_every_failure_kind_the_media_edge_can_give_is_a_failure_kind():
+    """`decide_media` kinds become FailureKind members at the engine's call: none may be missing."""
+    source = (Path(events.__file__).parent.parent / "edges" / "media.py").read_text()
+    refused = set(re.findall(r'MediaRefused\(\s*"([a-z_]+)"', source))
+    assert refused, "no MediaRefused kinds found: the pattern is out of date"
+    kinds = {decide_media(MediaRefused(kind, "x"))[1] for kind in refused}
+    kinds |= {decide_media(exc)[1] for exc in (ApiError(410, "gone"), ValueError("bad"))}
+    assert kinds <= {kind.value for kind in FailureKind}
+
+
+def test_status_reports_an_illegal_transition_as_damage(tmp_path: Path):
+    """`batchgen status` exits 2 and names the line of a record the table does not allow."""
+    lines = [rec("run", model="m"), INTENT, rec("expired", request_id="r")]
+    (tmp_path / "ledger.jsonl").write_bytes(b"".join(lines) + rec("run"))
+    result = CliRunner().invoke(main, ["status", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "line 3: 'expired' for job 'j' in state unknown" in result.stderr
