@@ -179,12 +179,11 @@ def replay(lines: Iterable[bytes]) -> Replay:
             job = jobs.get(job_id)
             if job is None:
                 job = jobs[job_id] = LedgerJob()
-            moves = by_event.get(event)
-            if moves is None:
-                raise LedgerDamage(number, f"unknown event {event!r}")
-            state = moves.get(job.state)
-            if state is None:
-                raise LedgerDamage(number, _illegal(event, job_id, job.state))
+            try:  # subscripts, not .get(): this check runs on every line
+                moves = by_event[event]
+                state = moves[job.state]
+            except KeyError:
+                raise LedgerDamage(number, _refused(event, job_id, job.state)) from None
             if moves is on_intent:
                 if 0 <= job.open_intent_run != runs:  # its run died before the answer came
                     job.ambiguous += 1
@@ -246,7 +245,9 @@ _BY_EVENT: Final[dict[str, dict[State, State]]] = {
 }
 
 
-def _illegal(event: str, job_id: str, state: State) -> str:
+def _refused(event: str, job_id: str, state: State) -> str:
+    if event not in _BY_EVENT:
+        return f"unknown event {event!r}"
     allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing"
     return (
         f"'{event}' for job {job_id!r} in state {state.value}: not a legal transition"
