@@ -96,7 +96,7 @@ def typed(record: dict[str, Any]) -> events.LedgerRecord:
         for cls in (events.RunStarted, events.Intent, events.Submitted, events.Unknown,
                     events.Expired, events.Completed, events.Failed, events.Released)
     }[record["event"]]  # fmt: skip
-    values = {f.name: record[f.name] for f in dataclasses.fields(kind)}
+    values = {f.name: record[f.name] for f in dataclasses.fields(kind) if f.name in record}
     if "kind" in values:
         values["kind"] = FailureKind(values["kind"])
     return kind(**values)
@@ -150,3 +150,18 @@ def test_status_reports_an_illegal_transition_as_damage(tmp_path: Path):
     result = CliRunner().invoke(main, ["status", str(tmp_path)])
     assert result.exit_code == 2
     assert "line 3: 'expired' for job 'j' in state unknown" in result.stderr
+
+
+def test_a_reused_image_is_completed_from_any_state_a_submit_starts_from():
+    """The catalogue may supply any job this run would submit: `completed` with `reused`."""
+    for state in (State.PENDING, State.UNKNOWN, State.IN_FLIGHT, State.FAILED, State.COMPLETED):
+        line = rec("completed", request_id="r0", file="f", sha256="s", reused={"from": "x"})
+        assert replay([*REACH[state], line]).jobs["j"].state is State.COMPLETED
+
+
+def test_reused_is_written_only_when_set():
+    """Older lines have no `reused` key; a record without one writes none."""
+    plain = events.Completed("j", "r", "f", "s", 1, "png", None, {}, None, {})
+    assert "reused" not in record_fields(plain)
+    copied = dataclasses.replace(plain, reused={"from": "cat"})
+    assert list(record_fields(copied))[-1] == "reused"

@@ -100,19 +100,22 @@ class Expired:
 @dataclass(frozen=True, slots=True)
 class Completed:
     """`row` is the job's metadata.jsonl row, rebuilt from here after a crash; `output` the
-    image URL (None for base64 answers), so a lost file can be downloaded again."""
+    image URL (None for base64 answers), so a lost file can be downloaded again. `reused`: the
+    image was copied from the catalogue (where from, and what it cost then); absent otherwise."""
 
     EVENT: ClassVar[Event] = Event.COMPLETED
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("reused",)  # left out of the line when None
     job: str
     request_id: str
     file: str
     sha256: str
-    bytes: int
+    bytes: int | None  # None: a reused image whose catalogue entry did not say
     format: str
     seed: int | None
     metrics: dict[str, Any]
     output: str | None
     row: dict[str, Any]
+    reused: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,4 +147,8 @@ _NAMES: dict[type, tuple[str, ...]] = {
 
 def record_fields(record: LedgerRecord) -> dict[str, Any]:
     """The record's fields in declaration order, as a line carries them after `event`."""
-    return {name: getattr(record, name) for name in _NAMES[type(record)]}
+    values = {name: getattr(record, name) for name in _NAMES[type(record)]}
+    for name in getattr(record, "OPTIONAL", ()):
+        if values[name] is None:
+            del values[name]
+    return values

@@ -48,12 +48,16 @@ class State(StrEnum):
 
 # The legal (state, event) -> state moves of one job, read off every `LedgerWriter.append` in
 # the engine and the runner, resumes included (a job starts a run in its replayed state). A job
-# never seen is PENDING. `run` records are about no job and are not in the table.
+# never seen is PENDING. `run` records are about no job and are not in the table. A job this run
+# would submit may instead be reused from the catalogue (run/reuse.py): a `completed` record
+# from whatever state made it a submit (pending, unknown, in flight past retention, failed and
+# retried, completed with its file lost).
 TRANSITIONS: Final[dict[State, dict[Event, State]]] = {
     State.PENDING: {  # new, expired, or released after a refused submit
         Event.INTENT: State.UNKNOWN,
         Event.FAILED: State.FAILED,  # forgotten by the server once too often (kind: expired)
         Event.RELEASED: State.PENDING,  # refused at admission: a stop, the budget
+        Event.COMPLETED: State.COMPLETED,  # reused from the catalogue: copied, not paid
         # Not written by the engine (its `submitted` and `unknown` follow an `intent`), but
         # kept legal for ledgers where a release came between the two; both are safe to
         # resume from (attach the recorded request; resubmit counting a possible charge).
@@ -84,6 +88,7 @@ TRANSITIONS: Final[dict[State, dict[Event, State]]] = {
     },
     State.FAILED: {  # left alone, unless the run retries failures (--retry-failed)
         Event.INTENT: State.UNKNOWN,
+        Event.COMPLETED: State.COMPLETED,  # a retry the catalogue already has (run/reuse.py)
         Event.RELEASED: State.FAILED,  # a retry refused at admission
     },
 }
