@@ -63,8 +63,10 @@ class FailureKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class RunStarted:
     EVENT: ClassVar[Event] = Event.RUN
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("jobs",)  # left out of the line when None
     model: str
     manifest: str
+    jobs: int | None = None  # the jobs this run sets out to do (status: "N of TOTAL")
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,19 +78,13 @@ class LedgerWriter:
             os.close(self._fd)
             self._fd = None
 
-    async def append(self, record: LedgerRecord | str, **fields: Any) -> None:
-        """Add one record and wait until it is on disk (written and fsync'd).
-
-        (A bare event name with `fields` is the old form, kept until every caller passes a
-        record.)"""
+    async def append(self, record: LedgerRecord) -> None:
+        """Add one record and wait until it is on disk (written and fsync'd)."""
         if self._broken is not None:
             raise LedgerError(f"the ledger is unusable after an earlier failure: {self._broken}")
         if self._closing or self._task is None:
             raise LedgerError("the ledger is closed")
-        if isinstance(record, str):
-            event = record
-        else:
-            event, fields = record.EVENT.value, record_fields(record)
+        event, fields = record.EVENT.value, record_fields(record)
         line = encode({"v": LEDGER_VERSION, "t": round(time.time(), 3), "event": event, **fields})
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line, future))

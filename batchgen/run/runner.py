@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.events import RunStarted
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.runstats import RunStats
@@ -200,7 +201,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 ),
             )
             # `jobs`: the run's total, so `status` can say "N of TOTAL" while it runs
-            await ledger.append("run", model=loaded.model, manifest=str(loaded.path), jobs=total)
+            await ledger.append(RunStarted(loaded.model, str(loaded.path), total))
             intact = await asyncio.to_thread(intact_jobs, past, layout.store)
             works = await work_after_reuse(
                 reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
