@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from batchgen.core.clock import Clock
 from batchgen.core.errors import ApiError
 from batchgen.core.wire import Poll, Submitted, SyncImage
 
-__all__ = ["FakeApi", "SteppedClock", "settle", "tiny_png"]
+__all__ = ["FakeApi", "SteppedClock", "SteppedPacer", "settle", "tiny_png"]
 
 T = TypeVar("T")
 SETTLE_ROUNDS = 20  # loop turns that let every task runnable now reach its next wait
@@ -38,6 +39,25 @@ async def settle() -> None:
     """Let every task that can run without time passing run until it waits again."""
     for _ in range(SETTLE_ROUNDS):
         await asyncio.sleep(0)
+
+
+class SteppedPacer:
+    """aiolimiter's one-token bucket, on a `Clock`: what `SteppedClock.pacer` hands out."""
+
+    def __init__(self, interval: float, clock: Clock) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._free_at: float | None = None  # when the next send may go (None: at once)
+        self._turn = asyncio.Lock()  # FIFO, and a cancelled waiter releases its place
+
+    async def acquire(self) -> None:
+        """Wait for this caller's turn; returns when it may send."""
+        async with self._turn:
+            if self._free_at is not None:
+                wait = self._free_at - self.clock.now()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+            self._free_at = self.clock.now() + self.interval
 
 
 class SteppedClock:
@@ -51,6 +71,9 @@ class SteppedClock:
 
     def now(self) -> float:
         return self._now
+
+    def pacer(self, interval: float) -> SteppedPacer:
+        return SteppedPacer(interval, self)
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

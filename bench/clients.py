@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -117,6 +118,9 @@ def main() -> None:
     spec: dict[str, Any] = json.loads(sys.argv[1])
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
+        # A catalogue of its own per measurement: images reused from an earlier one would hide
+        # the requests this measures (the Engine here does not read it; run_manifest would).
+        os.environ["BATCHGEN_CATALOG"] = str(tmp / "catalog.sqlite")
         sdk = spec["client"] == "sdk"
         row = _sdk(spec, tmp) if sdk else asyncio.run(_batchgen(spec, tmp))
     print(json.dumps(row))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 # The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.catalog import reuse_kwargs, reuse_lines, reuse_options
+from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
+from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP
 from batchgen.core.errors import ManifestError
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
@@ -21,8 +25,8 @@ __all__ = ["validate"]
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
 @click.option(
     "--show",
     type=click.IntRange(min=0),
@@ -30,6 +34,7 @@ __all__ = ["validate"]
     show_default=True,
     help="How many expanded jobs to print.",
 )
+@reuse_options
 def validate(
     manifest: Path,
     model: str | None,
@@ -38,6 +43,7 @@ def validate(
     rpm: float | None,
     concurrency: int | None,
     show: int,
+    **reuse: Any,
 ) -> None:
     """Check MANIFEST offline: count jobs, show a few, estimate cost and time. Sends nothing.
 
@@ -60,3 +66,6 @@ def validate(
         _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
     for line in summary_lines(loaded, scan):
         click.echo(line)
+    with _exit_on_errors():
+        for line in reuse_lines(loaded, scan.count, **reuse_kwargs(reuse)):
+            click.echo(line)

@@ -6,7 +6,9 @@ time by hand (`batchgen.testing.SteppedClock`) instead of sleeping, and no rule 
 `time.monotonic()` reading with a `loop.time()` one.
 
 `SystemClock` reads the event loop's clock, which is `time.monotonic()` for asyncio's loops: the
-same figures the engine has always used.
+same figures the engine has always used. A clock also hands out the rate limiter that waits on it
+(`pacer`): the real one is aiolimiter's one-token bucket (it reads `loop.time()`, the same clock),
+the stepped one a bucket of the same rules in virtual time.
 """
 
 from __future__ import annotations
@@ -14,15 +16,25 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock"]
+from aiolimiter import AsyncLimiter
+
+__all__ = ["Clock", "Pacer", "SystemClock"]
+
+
+class Pacer(Protocol):
+    """One send per interval, first come first served; a cancelled waiter passes its turn on."""
+
+    async def acquire(self) -> None: ...
 
 
 class Clock(Protocol):
-    """Monotonic seconds, and a way to wait for some of them to pass."""
+    """Monotonic seconds, a way to wait for some of them to pass, and a pacer on that time."""
 
     def now(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    def pacer(self, interval: float) -> Pacer: ...
 
 
 class SystemClock:
@@ -33,3 +45,7 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def pacer(self, interval: float) -> Pacer:
+        """aiolimiter's leaky bucket of one token: even pacing, no burst, no banked tokens."""
+        return AsyncLimiter(1, interval)

@@ -33,6 +33,8 @@ class RunStats:
     refetched: int = 0  # completed images whose file was lost, downloaded again
     possible_double_charges: int = 0  # a submit that may have been billed without an answer
     fewer_images: int = 0  # jobs answered with fewer images than they asked for (max_images)
+    reused: int = 0  # placed from the catalogue (paid by another run): nothing sent
+    saved: float = 0.0  # USD those reused images cost when first made (else the set price)
     stop_reason: str | None = None
     in_flight: int = 0  # accepted by the server, not finished yet
     spend: float = 0.0  # USD of completed jobs (the server's metrics.cost, else the set price)

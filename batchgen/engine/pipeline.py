@@ -25,10 +25,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from batchgen.core import events
 from batchgen.core.budget import Reservations, unaffordable
 from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, LedgerError, TransportError
+from batchgen.core.events import FailureKind, Intent
 from batchgen.core.inputs import sent_params
 from batchgen.core.jobs import Job
 from batchgen.core.policy import (
@@ -186,7 +188,9 @@ class Engine:
                 request, poll = await self._until_final(work)
             accepted_at = self.inflight.accepted_at(job.id)
             if poll.state == "FAILED":
-                await self.outcomes.fail(job, "server", poll.error or "FAILED", request.request_id)
+                await self.outcomes.fail(
+                    job, FailureKind.SERVER, poll.error or "FAILED", request.request_id
+                )
                 return
             await self._writers.acquire()
             self.throttle.release_slot()  # the server is done; downloads have their own cap
@@ -251,7 +255,7 @@ class Engine:
             if expiries < MAX_EXPIRIES:
                 self.stats.resubmits += 1  # a new, paid submit
         error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
-        await self.outcomes.fail(job, "expired", error, request.request_id)
+        await self.outcomes.fail(job, FailureKind.EXPIRED, error, request.request_id)
         raise JobOver
 
     async def _submit(self, job: Job) -> Submitted:
@@ -265,7 +269,7 @@ class Engine:
         if not job.inputs:
             return job
         if self.uploads is None:
-            await self.outcomes.fail(job, "upload", "no upload host for local inputs", None)
+            await self.outcomes.fail(job, FailureKind.UPLOAD, "no upload host for inputs", None)
             raise JobOver
         urls = await self.uploads.urls_for(job)
         return replace(job, params=sent_params(job.params, job.inputs, urls))
@@ -274,7 +278,7 @@ class Engine:
         """Before a call that may cost a job: admission (token, budget, stop), then its intent
         durable in the ledger, then it counts as a call of `kind`."""
         await self._admit(job)
-        await self.ledger.append("intent", job=job.id, attempt=attempt)
+        await self.ledger.append(Intent(job.id, attempt))
         self.stats.calls[kind] += 1
 
     async def _submit_once(
@@ -289,11 +293,7 @@ class Engine:
                 await self.outcomes.unknown(job, str(exc))
             return failure_of(exc, "submit")
         await self.ledger.append(
-            "submitted",
-            job=job.id,
-            request_id=request.request_id,
-            status_url=request.status_url,
-            response_url=request.response_url,
+            events.Submitted(job.id, request.request_id, request.status_url, request.response_url)
         )
         await self.throttle.probe_result(True)
         return request

@@ -1,8 +1,8 @@
 """Rate control: the pace of counted requests, how 429s move it, and 429 pauses.
 
-* Pace: a `Pacer` handing out one token every window/rpm seconds. That paces requests evenly, so
-  no window ever sees more than `rpm` of them — a bucket of `rpm` tokens would allow `rpm` at
-  once plus `rpm` more within the same window.
+* Pace: the clock's `Pacer` (aiolimiter's one-token bucket) handing out one token every
+  window/rpm seconds. That paces requests evenly, so no window ever sees more than `rpm` of
+  them — a bucket of `rpm` tokens would allow `rpm` at once plus `rpm` more within one window.
 * 429: every counted request waits until the server's reset time; when 429s are a quarter or more
   of a window's requests the rate drops (x0.75, at most once per window), and after a quiet
   window it climbs back (x1.1 per window) towards the configured limit. Without a configured
@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from batchgen.core.clock import Clock
-from batchgen.engine.pacing import Pacer
+from batchgen.core.clock import Clock, Pacer
 
 __all__ = ["RateControl"]
 
@@ -104,7 +103,7 @@ class RateControl:
     def _pacer(self) -> Pacer | None:
         if self.rate is None:
             return None
-        return Pacer(self.window / self.rate * SAFETY, self.clock)
+        return self.clock.pacer(self.window / self.rate * SAFETY)
 
 
 def _trim(times: deque[float], horizon: float) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.events import FailureKind, Uploaded
 from batchgen.core.inputs import InputRef
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Decision, Failure, failure_of
@@ -112,7 +113,8 @@ class UploadStage:
     async def _lead(self, job: Job, batch: list[InputRef]) -> None:
         try:
             urls = await self.kit.retry.run(
-                Tries(job, "upload", fail_kind="upload"), lambda attempt: self._once(job, batch)
+                Tries(job, "upload", fail_kind=FailureKind.UPLOAD),
+                lambda attempt: self._once(job, batch),
             )
         except BaseException as exc:
             self._fail(
@@ -122,7 +124,7 @@ class UploadStage:
             )
             raise
         for ref, url in zip(batch, urls, strict=True):
-            await self.kit.ledger.append("uploaded", sha256=ref.sha256, url=url, host=self.root)
+            await self.kit.ledger.append(Uploaded(ref.sha256, url, self.root))
             self.urls[ref.sha256] = url
             future = self._waiting.pop(ref.sha256, None)
             if future is not None and not future.done():

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from batchgen.core.events import Completed
 from batchgen.core.jobs import Job, output_name
 from batchgen.core.metadata import metadata_row
 from batchgen.core.wire import Poll, Submitted
@@ -72,17 +73,18 @@ class ImageWriter:
         seed = job.seed if job.seed is not None else poll.seed
         row = metadata_row(job, relative, request.request_id, poll)
         await self.ledger.append(
-            "completed",
-            job=job.id,
-            request_id=request.request_id,
-            file=relative,
-            sha256=info.sha256,
-            bytes=info.size,
-            format=info.format,
-            seed=seed,
-            metrics=dict(poll.metrics),
-            output=None if job.params.get("base64") is True else (poll.output or None),
-            row=row,
+            Completed(
+                job=job.id,
+                request_id=request.request_id,
+                file=relative,
+                sha256=info.sha256,
+                bytes=info.size,
+                format=info.format,
+                seed=seed,
+                metrics=dict(poll.metrics),
+                output=None if job.params.get("base64") is True else (poll.output or None),
+                row=row,
+            )
         )
         await self.metadata.append(row)
 
@@ -108,10 +110,12 @@ class ImageWriter:
             rows.append(row)
         seed = job.seed if job.seed is not None else poll.seed
         await self.ledger.append(
-            "completed", job=job.id, request_id=request.request_id, file=files[0]["file"],
-            sha256=files[0]["sha256"], bytes=sum(i.size for _, i in images),
-            format=images[0][1].format, seed=seed, metrics=dict(poll.metrics), output=None,
-            files=files, asked=asked, row=rows[0], rows=rows,
+            Completed(
+                job=job.id, request_id=request.request_id, file=files[0]["file"],
+                sha256=files[0]["sha256"], bytes=sum(i.size for _, i in images),
+                format=images[0][1].format, seed=seed, metrics=dict(poll.metrics), output=None,
+                row=rows[0], files=files, asked=asked, rows=rows,
+            )
         )  # fmt: skip
         for row in rows:
             await self.metadata.append(row)

@@ -94,7 +94,14 @@ class Expander:
                             if self.count > self.max_jobs:
                                 raise _TooManyJobsError
                             job_id = self._ids.identify(
-                                model, id_params, explicit, r, file, line, line
+                                model,
+                                id_params,
+                                explicit,
+                                r,
+                                file,
+                                line,
+                                line,
+                                annotations.get("_job"),
                             )
                             if job_id is not None and self.build_jobs:
                                 yield build_job(
@@ -235,9 +242,9 @@ class Expander:
             self.count += 1
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
-            job_id = self._ids.identify(
-                model, identity_params(params, refs), explicit, r, entry.file, entry.line, id_line
-            )
+            job_id = self._ids.identify(model, identity_params(params, refs), explicit, r,
+                                        entry.file, entry.line, id_line,
+                                        annotations.get("_job"))  # fmt: skip
             if job_id is not None and self.build_jobs:
                 yield build_job(
                     job_id,

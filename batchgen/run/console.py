@@ -55,9 +55,13 @@ def run_summary_lines(result: RunResult) -> list[str]:
         f"{st.jobs:,} job(s) run: {st.completed:,} completed, {failed:,} failed"
         + (f" ({kinds})" if kinds else "")
         + (f", {st.released:,} left for a rerun" if st.released else "")
-        + (f"; {result.skipped:,} already done" if result.skipped else ""),
-        f"API calls per job: {st.api_calls_per_job:.2f} "
-        f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
+        + (f"; {result.skipped:,} already done" if result.skipped else "")
+        + (
+            f"; {st.reused:,} reused from the catalogue (saved ${st.saved:,.2f})"
+            if st.reused
+            else ""
+        ),
+        f"API calls per job: {st.api_calls_per_job:.2f} ({_calls(st.calls)}), "
         f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
     ]
     resumed = result.resumed
@@ -95,9 +99,30 @@ def run_summary_lines(result: RunResult) -> list[str]:
         for example in group["examples"][:2]:
             lines.append(f"  failed ({kind}) {example['job']}: {example['error']}")
     out = result.out_dir
-    extra = ", failed.jsonl" if summary["outcome"]["failed"] or result.resumed.failed else ""
-    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
+    left = summary["outcome"]["failed"] + result.resumed.failed
+    if left and result.written:
+        lines.append(
+            f"{left:,} failed job(s) in the folder: run the same command with --retry-failed "
+            f"to retry them (they are listed in {out}/failed.jsonl)"
+        )
+    if not result.written:
+        lines.append(f"nothing was written: no job was accepted, so {out}/ was not kept")
+    else:
+        extra = ", failed.jsonl" if left else ""
+        lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
     return lines
+
+
+def _calls(calls: Counter[str]) -> str:
+    """The API calls by kind: a sync run makes one kind, a queue run two."""
+    polls = calls["poll"] + calls["result"]
+    kinds = [f"submits {calls['submit']}", f"polls {polls}"] if calls["submit"] or polls else []
+    if calls["sync"] or not kinds:
+        kinds.append(f"sync calls {calls['sync']}")
+    return ", ".join(kinds)
+
+
+_NOT_JOBS = ("removed", "saved_cents")
 
 
 def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
@@ -105,8 +130,10 @@ def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
     to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
     est = estimate(to_pay, manifest.settings, manifest.schema)
     lines = [
-        f"{manifest.path}: {sum(v for k, v in steps.items() if k != 'removed'):,} job(s)",
+        f"{manifest.path}: {sum(v for k, v in steps.items() if k not in _NOT_JOBS):,} job(s)",
         f"  already done            {steps['done']:,}",
+        f"  reuse from catalogue    {steps['reuse']:,}  (not paid: saves "
+        f"${steps['saved_cents'] / 100:,.2f})",
         f"  failed, left alone      {steps['failed']:,}  (--retry-failed to retry)",
         f"  in flight, re-attach    {steps['attach']:,}  (polled, not paid again)",
         f"  lost images, re-fetch   {steps['refetch']:,}",

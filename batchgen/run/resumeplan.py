@@ -7,9 +7,10 @@ checking which earlier images are still intact in the store and counting what it
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,15 @@ from typing import Any
 
 from batchgen.core.errors import LedgerError
 from batchgen.core.jobs import Job
-from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.core.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
 from batchgen.core.resume import Step, Work, plan
 from batchgen.core.shard import Shard
 from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
+from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
+from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
     "ResumeCounts",
@@ -32,6 +35,9 @@ __all__ = [
     "owned",
     "pending_work",
     "plan_resume",
+    "submit_candidates",
+    "work_after_reuse",
+    "work_for",
 ]
 
 
@@ -53,11 +59,15 @@ def plan_resume(
     shard: Shard | None = None,
     ledger_dir: Path | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    catalog: CatalogOption = None,
+    reuse_from: Sequence[Path | str] = (),
+    reuse: bool = True,
 ) -> Counter[str]:
     """What a run would do, read-only (a dry run): jobs per resume step, nothing sent or changed.
 
     Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
-    double charge), resubmit_expired, removed (in the ledger, not in the manifest).
+    double charge), resubmit_expired, removed (in the ledger, not in the manifest), reuse (from
+    the catalogue, not paid) and `saved_cents` (what those reused images cost, in US cents).
     """
     layout = plan_layout(
         out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
@@ -74,7 +84,40 @@ def plan_resume(
     steps: Counter[str] = Counter()
     jobs = owned(manifest.jobs(), shard)
     intact = intact_jobs(past, layout.store)
-    for work in pending_work(jobs, past, intact, counts, retry_failed=retry_failed):
+    price = manifest.settings.price_for(manifest.schema)
+    with open_reuse(catalog, reuse_from, reuse, storage_options, read_only=True) as reuser:
+        works = _reuse_counted(
+            pending_work(jobs, past, intact, counts, retry_failed=retry_failed),
+            lambda batch: count_reusable(reuser, batch, price),
+            steps,
+        )
+        _count_steps(works, steps)
+    steps.update(done=counts.done, failed=counts.failed, removed=counts.removed)
+    return steps
+
+
+def _reuse_counted(
+    works: Iterator[Work],
+    reusable: Callable[[list[Job]], tuple[set[str], float]],
+    steps: Counter[str],
+    batch: int = 2000,
+) -> Iterator[Work]:
+    """`works` minus those the catalogue would supply, counted under `reuse`, in batches."""
+    held: list[Work] = []
+    for work in itertools.chain(works, [None]):
+        if work is not None:
+            held.append(work)
+            if len(held) < batch:
+                continue
+        ids, saved = reusable([w.job for w in held if w.step is Step.SUBMIT])
+        steps["reuse"] += len(ids)
+        steps["saved_cents"] += round(saved * 100)
+        yield from (w for w in held if w.job.id not in ids)
+        held = []
+
+
+def _count_steps(works: Iterator[Work], steps: Counter[str]) -> None:
+    for work in works:
         if work.step is Step.SUBMIT:
             key = (
                 "resubmit_unknown"
@@ -86,8 +129,6 @@ def plan_resume(
         else:
             key = work.step.value
         steps[key] += 1
-    steps.update(done=counts.done, failed=counts.failed, removed=counts.removed)
-    return steps
 
 
 def owned(jobs: Iterator[Job], shard: Shard | None) -> Iterator[Job]:
@@ -116,22 +157,22 @@ def intact_jobs(past: Replay, store: Store, workers: int = 16) -> set[str]:
 
 
 def pending_work(
-    jobs: Iterator[Job], past: Replay, intact: set[str], counts: ResumeCounts, *, retry_failed: bool
+    jobs: Iterator[Job],
+    past: Replay,
+    intact: set[str],
+    counts: ResumeCounts,
+    *,
+    retry_failed: bool,
+    reused: set[str] | frozenset[str] = frozenset(),
 ) -> Iterator[Work]:
     """The manifest's jobs as work for the engine, minus what is done; counts what it skips.
-    `intact`: `intact_jobs(past, store)`, computed before `past` is consumed here."""
+    `intact`: `intact_jobs(past, store)`, computed before `past` is consumed here. `reused`:
+    jobs the reuse step has just completed from the catalogue (`reuse.reuse_jobs`)."""
     earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
     for job in jobs:
-        record = earlier.pop(job.id, None)
-        completed = record is not None and record.state is State.COMPLETED
-        work = plan(
-            job,
-            record,
-            now=time.time(),
-            retention=REQUEST_RETENTION,
-            file_intact=(job.id in intact) if completed else None,
-            retry_failed=retry_failed,
-        )
+        work = work_for(job, earlier.pop(job.id, None), intact, retry_failed=retry_failed)
+        if job.id in reused:
+            continue
         if work.step is Step.DONE:
             counts.done += 1
         elif work.step is Step.FAILED:
@@ -139,3 +180,46 @@ def pending_work(
         else:
             yield work
     counts.removed = len(earlier)
+
+
+def work_for(job: Job, record: LedgerJob | None, intact: set[str], *, retry_failed: bool) -> Work:
+    """`resume.plan` for one job of this folder, now (shared with the reuse step)."""
+    completed = record is not None and record.state is State.COMPLETED
+    return plan(
+        job,
+        record,
+        now=time.time(),
+        retention=REQUEST_RETENTION,
+        file_intact=(job.id in intact) if completed else None,
+        retry_failed=retry_failed,
+    )
+
+
+def submit_candidates(
+    jobs: Iterator[Job], past: Replay, intact: set[str], *, retry_failed: bool
+) -> Iterator[Job]:
+    """The jobs this run would submit (pay for): what the reuse step looks up first."""
+    for job in jobs:
+        if (
+            work_for(job, past.jobs.get(job.id), intact, retry_failed=retry_failed).step
+            is Step.SUBMIT
+        ):
+            yield job
+
+
+async def work_after_reuse(
+    reuser: Reuse,
+    jobs: Callable[[], Iterator[Job]],
+    past: Replay,
+    intact: set[str],
+    counts: ResumeCounts,
+    *,
+    retry_failed: bool,
+    **placing: Any,
+) -> Iterator[Work]:
+    """The reuse step over the jobs this run would pay for (`reuse.reuse_jobs`, `placing`: its
+    keywords), then the engine's work without the jobs it completed. `jobs` is called twice:
+    the manifest is streamed, once for each pass."""
+    candidates = submit_candidates(jobs(), past, intact, retry_failed=retry_failed)
+    reused = await reuse_jobs(reuser, candidates, **placing)
+    return pending_work(jobs(), past, intact, counts, retry_failed=retry_failed, reused=reused)

@@ -43,6 +43,7 @@ class ShardView:
     summary: dict[str, Any] | None
     prefix: str  # shards/I-of-N
     samples: dict[str, list[float]] = field(default_factory=lambda: {"queue": [], "inference": []})
+    reused: int = 0  # completed from the catalogue, not generated (counted by `_rows`)
 
     @property
     def states(self) -> Counter[State]:
@@ -158,6 +159,7 @@ def merged_summary(views: list[ShardView]) -> dict[str, Any]:
     return {
         "shards": [_shard_line(view) for view in views],
         "outcome": {"jobs": finished, "completed": completed, "failed": failed},
+        "reused": sum(view.reused for view in views),  # of completed: copied, not generated
         "failures": dict(sorted(failures.items())),
         "latency_seconds": {
             name: {"p50": percentile(values, 50), "p95": percentile(values, 95)}
@@ -209,6 +211,7 @@ def _rows(store: Store, view: ShardView) -> Iterator[dict[str, Any]]:
             value = metrics.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
                 view.samples[name].append(float(value))
+        view.reused += isinstance(record.get("reused"), dict)
         if isinstance(record.get("row"), dict):
             yield record["row"]
 

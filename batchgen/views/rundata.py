@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from batchgen.core.events import Event
 from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, SUMMARY_NAME
 from batchgen.core.lifecycle import Replay, State, replay
 
 __all__ = ["NOT_PARAMS", "Item", "RunData", "image_path", "load_run", "params_of"]
 
 # Metadata columns that describe where an image came from, not what was asked for.
-NOT_PARAMS: Final = frozenset({"file_name", "id", "request_id", "inference_time", "cost"})
+NOT_PARAMS: Final = frozenset(
+    {"file_name", "id", "request_id", "inference_time", "cost", "reused_from"}
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,8 @@ def _rows(lines: Iterator[bytes], state: Replay) -> dict[str, dict[str, Any]]:
         if job is None or not isinstance(row, dict):
             continue
         event = record.get("event")
-        if (event == "completed" and number == job.completed_line) or (
-            event == "failed" and job.state is State.FAILED
+        if (event == Event.COMPLETED and number == job.completed_line) or (
+            event == Event.FAILED and job.state is State.FAILED
         ):
             rows[record["job"]] = row
     return rows

@@ -1,17 +1,16 @@
 """The pacer in virtual time: one send per interval, first come first served, and a waiter
-that gives up passes its turn on (what aiolimiter's one-token bucket did on loop.time())."""
+that gives up passes its turn on (aiolimiter's one-token bucket, which the real clock uses)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from batchgen.engine.pacing import Pacer
 from batchgen.testing import SteppedClock, settle
 
 
 async def test_first_send_goes_at_once_then_one_per_interval():
     clock = SteppedClock(start=5.0)
-    pacer = Pacer(2.0, clock)
+    pacer = clock.pacer(2.0)
     order: list[tuple[int, float]] = []
 
     async def send(i: int) -> None:
@@ -25,7 +24,7 @@ async def test_first_send_goes_at_once_then_one_per_interval():
 async def test_an_idle_pacer_does_not_bank_tokens():
     """After a quiet spell only one send goes at once: no burst of saved-up tokens."""
     clock = SteppedClock()
-    pacer = Pacer(1.0, clock)
+    pacer = clock.pacer(1.0)
     await pacer.acquire()
     await clock.advance(10.0)
     await pacer.acquire()  # at once
@@ -38,7 +37,7 @@ async def test_an_idle_pacer_does_not_bank_tokens():
 
 async def test_a_cancelled_waiter_passes_its_turn_on():
     clock = SteppedClock()
-    pacer = Pacer(1.0, clock)
+    pacer = clock.pacer(1.0)
     await pacer.acquire()
     first = asyncio.create_task(pacer.acquire())
     second = asyncio.create_task(pacer.acquire())

@@ -1,0 +1,61 @@
+"""Reuse in plans (`validate`, `run --dry-run`): what a run would take from the catalogue now.
+
+Read-only: each hit is checked exactly as the run checks it (the file hashed, or one HEAD on S3),
+but nothing is copied and stale rows are left for the run to drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from batchgen.core.jobs import Job
+from batchgen.edges.catalog import Catalog, Entry
+from batchgen.edges.imagecopy import SourceUnavailable, read_verified
+from batchgen.run.reuse import WORKERS, Reuse, fingerprinted
+
+__all__ = ["count_reusable"]
+
+
+def count_reusable(
+    reuse: Reuse, jobs: Iterable[Job], price: float | None
+) -> tuple[set[str], float]:
+    """For a plan (validate, --dry-run): the jobs a run would reuse now, and the USD saved.
+
+    Read-only: hits are checked (hashed, or a HEAD on S3) exactly as the run checks them, but
+    nothing is copied and stale rows are left for the run to drop."""
+    ids: set[str] = set()
+    saved = 0.0
+    if not reuse.sources:
+        return ids, saved
+    iterator = iter(jobs)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        while batch := fingerprinted(iterator):
+            hits = reuse.lookup([key for _, key in batch])
+            checks = [(job, hits[key]) for job, key in batch if key in hits]
+            for job, entry in zip(
+                (job for job, _ in checks), pool.map(lambda c: _first_good(reuse, c[1]), checks),
+                strict=True,
+            ):  # fmt: skip
+                if entry is not None:
+                    ids.add(job.id)
+                    saved += entry.cost if entry.cost is not None else (price or 0.0)
+    return ids, saved
+
+
+def _first_good(reuse: Reuse, found: list[tuple[Catalog, Entry]]) -> Entry | None:
+    for _, entry in found:
+        origin = reuse.store_for(entry.location)
+        if origin is None:
+            continue
+        try:
+            good = (
+                origin.intact(entry.file, entry.sha256)
+                if origin.remote
+                else read_verified(origin, entry.file, entry.sha256) is not None
+            )
+        except SourceUnavailable:
+            good = False
+        if good:
+            return entry
+    return None
