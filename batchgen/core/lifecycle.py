@@ -34,6 +34,7 @@ from typing import Any, Final
 import orjson
 
 from batchgen.core.events import Event, FolderEvent
+from batchgen.core.ledgerparts import more_files, upload_of
 
 __all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "Replay", "State", "replay"]
 
@@ -112,7 +113,7 @@ class LedgerJob:
     failure: str | None = None  # kind: error, for FAILED
     ambiguous: int = 0  # submits whose answer was lost (`unknown` events, crashes): see above
     attempts: int = 0
-    # The job's other images ((file, sha256), index 1..) when it made several (max_images).
+    # Images 1.. ((file, sha256)) of a job that made several (max_images).
     more_files: tuple[tuple[str, str], ...] = ()
     # Replay's bookkeeping, not a fact about the job (so not compared): the run whose `intent`
     # is still unanswered, -1 if none.
@@ -134,8 +135,7 @@ class Replay:
     events: int = 0
     valid_bytes: int = 0  # length of the well-formed prefix; a torn tail starts here
     torn: bool = False  # the last line was cut short (by a crash) and is ignored
-    # Input files uploaded for this folder, per upload host: host -> {sha256: URL} (`uploaded`
-    # records; not per job). A URL is only good on the host that stored it.
+    # Uploaded inputs by upload host: host -> {sha256: URL}; a URL is good on its host only.
     uploads: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -183,10 +183,9 @@ def replay(lines: Iterable[bytes]) -> Replay:
         if event == "run":
             runs += 1
         elif event == _UPLOADED:  # a folder fact, not a job's (events.Uploaded)
-            digest, url, host = record.get("sha256"), record.get("url"), record.get("host")
-            if type(digest) is not str or type(url) is not str or not url or type(host) is not str:
+            if (upload := upload_of(record)) is None:
                 raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
-            result.uploads.setdefault(host, {})[digest] = url
+            result.uploads.setdefault(upload[0], {})[upload[1]] = upload[2]
         else:
             job_id = record.get("job")
             if type(job_id) is not str:
@@ -227,8 +226,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 value = record.get("t")
                 job.completed_at = value if type(value) is float else _number(value)
                 job.completed_line = number
-                files = record.get("files")
-                job.more_files = _more_files(files) if type(files) is list else ()
+                job.more_files = more_files(record.get("files"))
                 metrics = record.get("metrics")
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None
@@ -292,13 +290,6 @@ def _damage(number: int, raw: bytes, exc: ValueError) -> LedgerDamage:
     if not raw.strip():
         return LedgerDamage(number, "empty line")
     return LedgerDamage(number, f"not a ledger record ({exc})")
-
-
-def _more_files(files: list[Any]) -> tuple[tuple[str, str], ...]:
-    """(file, sha256) of images 1.. of a `completed` record's `files` (image 0 is `file`)."""
-    return tuple(
-        (str(f.get("file")), str(f.get("sha256"))) for f in files[1:] if isinstance(f, dict)
-    )
 
 
 def _text(value: Any) -> str | None:
