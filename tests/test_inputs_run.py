@@ -193,3 +193,21 @@ async def test_the_sync_path_sends_uploaded_urls_too(tmp_path: Path, start_emula
     assert stats["uploads_distinct"] == 6
     assert stats["uploads_duplicate"] == 0
     assert stats["inputs_refused"] == 0
+
+
+async def test_failed_jsonl_of_an_edit_batch_runs_again_from_the_output_folder(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    """Jobs that failed (here: every upload answered short) are written to failed.jsonl with
+    their inputs as paths that still resolve from there: running it retries the same jobs."""
+    emu = await start_emulator(faults=(parse_fault("upload:short=1x1"),))
+    first = await edit_run(tmp_path, emu)
+    failed = tmp_path / "out" / "failed.jsonl"
+    assert first.exit_code == 1
+    assert failed.is_file()
+    again = await run_manifest(
+        failed, api_key=emu.config.keys[0], base_url=emu.base_url, out=tmp_path / "out",
+        quiet=True, expect_seconds=0.05, retry_failed=True,
+    )  # fmt: skip
+    assert again.exit_code == 0
+    assert len(list((tmp_path / "out").glob("j-*.png"))) == 12

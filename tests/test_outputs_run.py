@@ -76,6 +76,7 @@ async def test_one_image_where_three_were_asked_is_recorded_and_counted(
     result = await run(tmp_path, emu)
     assert result.exit_code == 0
     assert result.stats.fewer_images == 1
+    assert result.summary["fewer_images"] == 1
     ledger = [json.loads(x) for x in (tmp_path / "out" / "ledger.jsonl").read_text().splitlines()]
     short = [r for r in ledger if r["event"] == "completed" and r.get("asked") == 3]
     assert len(short) == 1

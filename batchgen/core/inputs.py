@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputRef", "identity_params", "input_columns", "sent_params"]
+__all__ = ["InputRef", "identity_params", "input_columns", "read_params", "sent_params"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ def identity_params(params: Mapping[str, Any], refs: Sequence[InputRef]) -> Mapp
     if not refs:
         return params
     return _replace(params, refs, lambda ref: ref.token)
+
+
+def read_params(params: Mapping[str, Any], refs: Sequence[InputRef]) -> dict[str, Any]:
+    """`params` with each local input as the path it was read from (absolute when the manifest
+    was given so), so a failed job's row can be run again from another folder."""
+    return _replace(params, refs, lambda ref: ref.path)
 
 
 def sent_params(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchgen.core.inputs import input_columns
+from batchgen.core.inputs import input_columns, read_params
 from batchgen.core.jobs import Job
 from batchgen.core.wire import Poll
 
@@ -52,6 +52,7 @@ def job_row(job: Job) -> dict[str, Any]:
     while the run is still going (failed.jsonl is only rebuilt when a run ends).
     """
     row: dict[str, Any] = {"id": job.id, "model": job.model}
-    row.update(job.params)
+    # Local inputs as the paths they were read from: failed.jsonl runs from the output folder.
+    row.update(read_params(job.params, job.inputs) if job.inputs else job.params)
     row.update(job.annotations)
     return row

@@ -105,6 +105,7 @@ def final_summary(
         "reattached": stats.reattached,
         "refetched": stats.refetched,
         "possible_double_charges": stats.possible_double_charges,
+        "fewer_images": stats.fewer_images,  # jobs answered with fewer images than asked
         "possible_double_charge_jobs": double_charged or [],
         "spend_usd": round(stats.spend, 4),
         "saved_usd": round(stats.saved, 4),

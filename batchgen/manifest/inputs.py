@@ -116,7 +116,7 @@ class InputChecker:
             if not rest.startswith("//") or len(rest) <= 2:
                 return "is not a valid http(s) URL (expected http://host/...)"
             return None
-        checked = self._file(folder / value)
+        checked = self._file((folder / value).absolute())  # failed.jsonl runs from anywhere
         if isinstance(checked, str):
             return checked
         if formats and checked.format not in formats and not _same_format(checked, formats):
@@ -128,7 +128,8 @@ class InputChecker:
             stat = path.stat()
         except OSError:
             return (
-                f"does not exist (looked for {path}; relative paths start at the manifest's folder)"
+                f"does not exist (looked for {path}; a relative path starts at the folder of "
+                "the file that names it)"
             )
         if not path.is_file():
             return f"is not a file ({path})"

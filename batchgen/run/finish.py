@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, PART_SUFFIX, SUMMARY_NAME
+from batchgen.core.inputs import read_params
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import Replay, State, replay
 from batchgen.edges.ledger import completed_rows
@@ -40,7 +41,8 @@ def failed_row(job: Job, failure: str | None) -> dict[str, Any]:
     if not job.id.startswith(_GENERATED_ID_PREFIX):
         row["id"] = job.id
     row["model"] = job.model
-    row.update(job.params)
+    # Local inputs as the paths they were read from, so the file runs from the output folder.
+    row.update(read_params(job.params, job.inputs) if job.inputs else job.params)
     row.update(job.annotations)
     row["_job"] = job.id
     row["_error"] = failure or "failed"
