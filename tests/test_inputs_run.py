@@ -211,3 +211,23 @@ async def test_failed_jsonl_of_an_edit_batch_runs_again_from_the_output_folder(
     )  # fmt: skip
     assert again.exit_code == 0
     assert len(list((tmp_path / "out").glob("j-*.png"))) == 12
+
+
+async def test_a_job_with_several_inputs_uploads_them_in_one_call(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    six_inputs(tmp_path / "inputs")
+    rows = [{"model": "qwen-image-edit-plus", "prompt": "combine", "image": "inputs/in0.png",
+             "image_2": "inputs/in1.png", "image_3": "inputs/in2.png"}]  # fmt: skip
+    manifest = tmp_path / "plus.jsonl"
+    manifest.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    emu = await start_emulator()
+    result = await run_manifest(
+        manifest, api_key=emu.config.keys[0], base_url=emu.base_url, out=tmp_path / "out",
+        quiet=True, expect_seconds=0.05, overrides={"rpm": 6000},
+    )  # fmt: skip
+    assert result.exit_code == 0
+    stats = emu.stats()
+    assert stats["upload_calls"] == 1
+    assert stats["uploads_distinct"] == 3
+    assert result.summary["api_calls"]["upload"] == 1

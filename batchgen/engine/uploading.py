@@ -2,9 +2,9 @@
 
 Each distinct content (sha256) is uploaded once per output folder: the URLs recorded in the ledger
 (`uploaded` records, replayed into `Replay.uploads`) are reused by resume, reruns and grown
-sweeps, and within a run jobs that need the same file wait for the one upload of it. Jobs that
-start in the same turn of the event loop share one call (up to `MAX_BATCH` files). An upload is
-recorded only once its answer is in, so a crash between the upload and the submit reuses the URL;
+sweeps, and within a run jobs that need the same file wait for the one upload of it. Files
+wanted while a call waits for its rate token share that call (up to `MAX_BATCH` files). An upload
+is recorded only once its answer is in, so a crash between the upload and the submit reuses the URL;
 a crash during the call uploads again on resume (at most the files in flight at the kill).
 
 Uploads take a token of the run's rate limit and go through the one retry primitive: a lost
@@ -83,8 +83,7 @@ class UploadStage:
                 try:
                     await asyncio.sleep(0)  # jobs started in this turn join the call
                     while self._batch:
-                        batch, self._batch = self._batch[:MAX_BATCH], self._batch[MAX_BATCH:]
-                        await self._lead(job, batch)
+                        await self._lead(job, [])  # filled once the call may go
                 finally:
                     self._leader = False
                     self._abandon()
@@ -135,6 +134,12 @@ class UploadStage:
         if self.stopping():
             await self.kit.outcomes.release(job, self.kit.stats.stop_reason)
             raise JobOver
+        # Files that became wanted while this call waited for its token go with it.
+        room = MAX_BATCH - len(batch)
+        batch += self._batch[:room]
+        del self._batch[:room]
+        if not batch:
+            return []
         try:
             files = [(await asyncio.to_thread(_read, ref), ref.mime) for ref in batch]
         except _Changed as exc:
