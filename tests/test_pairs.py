@@ -121,3 +121,28 @@ async def test_a_model_comparison_grid_over_the_same_inputs(
     assert plan.xs == ("(input)", "qwen-image-edit", "flux-kontext-pro")
     assert plan.ys == ("p0.png", "p1.png", "p2.png")
     assert plan.count("image") == 9
+
+
+async def test_a_large_run_keeps_input_copies_beside_each_parts_metadata(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    """Past folder_size, images go to data/NNNNN/ with their own metadata.jsonl: each part keeps
+    the inputs its rows name (imagefolder refuses '..'), and DIR still loads as pairs."""
+    emu = await start_emulator()
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        Image.new("RGB", (24, 16), (80 * i, 40, 200)).save(tmp_path / "photos" / f"p{i}.png")
+    (tmp_path / "edit.yaml").write_text(EDIT + "folder_size: 4\n", encoding="utf-8")
+    result = await run_manifest(
+        tmp_path / "edit.yaml", api_key=emu.config.keys[0], base_url=emu.base_url,
+        out=tmp_path / "out", quiet=True, expect_seconds=0.05,
+    )  # fmt: skip
+    assert result.exit_code == 0
+    parts = sorted(p for p in (tmp_path / "out" / "data").iterdir() if p.is_dir())
+    assert len(parts) == 2
+    for part in parts:
+        for line in (part / "metadata.jsonl").read_text().splitlines():
+            assert (part / json.loads(line)["input_file_name"]).is_file()
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "out"), split="train")
+    assert len(loaded) == 6
+    assert isinstance(loaded.features["input"], datasets.Image)

@@ -42,15 +42,18 @@ class ImageWriter:
         self.ledger = ledger
         self.metadata = metadata
         self.parts = parts  # large runs: images go into data/NNNNN/ subfolders
-        self._inputs_kept: set[str] = set()  # sha256 of inputs copied into the folder
+        self._inputs_kept: set[str] = set()  # input copies made (their names in the folder)
 
-    async def keep_inputs(self, job: Job) -> None:
+    async def keep_inputs(self, job: Job, part: str = "") -> None:
         """Copy the job's local inputs into the folder (`inputs/`, by content, once each) before
-        its first image is recorded, so every metadata row's `input_file_name` exists."""
+        its first image is recorded, so every metadata row's `input_file_name` exists. `part`:
+        the image's subfolder of a large run (`data/00000/`), which has its own metadata.jsonl
+        and so its own `inputs/` (imagefolder refuses paths with '..')."""
         for ref in job.inputs:
-            if ref.sha256 in self._inputs_kept:
+            name = part + ref.copy_name
+            if name in self._inputs_kept:
                 continue
-            if not await asyncio.to_thread(self.store.intact, ref.copy_name, ref.sha256):
+            if not await asyncio.to_thread(self.store.intact, name, ref.sha256):
                 try:
                     data = await asyncio.to_thread(Path(ref.path).read_bytes)
                 except OSError:
@@ -58,17 +61,17 @@ class ImageWriter:
                 if hashlib.sha256(data).hexdigest() != ref.sha256:  # moved or edited since
                     log.warning("input %s changed; its copy is not kept", ref.path)
                     continue
-                await self.store.put(ref.copy_name, data, ref.sha256)
-            self._inputs_kept.add(ref.sha256)
+                await self.store.put(name, data, ref.sha256)
+            self._inputs_kept.add(name)
 
     async def write(
         self, job: Job, request: Submitted, poll: Poll, data: bytes, info: ImageInfo
     ) -> None:
         """Store a verified image atomically, then record it in the ledger and the metadata."""
-        await self.keep_inputs(job)
         relative = output_name(job, info.extension, self.filename).as_posix()
-        if self.parts is not None:
-            relative = f"{self.parts.take()}/{relative}"
+        part = f"{self.parts.take()}/" if self.parts is not None else ""
+        relative = part + relative
+        await self.keep_inputs(job, part)
         await self.store.put(relative, data, info.sha256)  # complete under its name, or absent
         seed = job.seed if job.seed is not None else poll.seed
         row = metadata_row(job, relative, request.request_id, poll)
@@ -95,14 +98,13 @@ class ImageWriter:
         """A job's several images as `{id}-{k}.{ext}`, every one stored before the one
         `completed` record that names them all (so a crash leaves the job incomplete, and its
         request is polled again for the missing ones), then one metadata row each."""
-        await self.keep_inputs(job)
         files: list[dict[str, str]] = []
         rows: list[dict[str, Any]] = []
         for k, (data, info) in enumerate(images):
             name = output_name(job, info.extension, self.filename)
-            relative = name.with_name(f"{name.stem}-{k}{name.suffix}").as_posix()
-            if self.parts is not None:
-                relative = f"{self.parts.take()}/{relative}"
+            part = f"{self.parts.take()}/" if self.parts is not None else ""
+            relative = part + name.with_name(f"{name.stem}-{k}{name.suffix}").as_posix()
+            await self.keep_inputs(job, part)
             await self.store.put(relative, data, info.sha256)
             files.append({"file": relative, "sha256": info.sha256})
             row = metadata_row(job, relative, request.request_id, poll)
