@@ -11,19 +11,23 @@ from typing import Any
 
 import click
 
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.catalog import reuse_kwargs, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
+
+# The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.limits import CONCURRENCY
 from batchgen.cli.scale import scale_kwargs, scale_options
 from batchgen.cli.views import dashboard_beside, linger
 from batchgen.edges.client import DEFAULT_API_ROOT
+from batchgen.emulator.config import EmulatorConfig
 from batchgen.manifest.loader import load_manifest
 from batchgen.run.console import dry_run_lines, run_summary_lines
 from batchgen.run.resumeplan import plan_resume
 from batchgen.run.runner import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
+    EMULATOR_MINUTE,
     MediaLimits,
     run_manifest,
 )
@@ -41,7 +45,7 @@ __all__ = ["run"]
     show_default=True,
     help="API root; /v1 and /v2 are appended.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at the server.")
+@click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Submits per minute.")
 @click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
 @click.option(
@@ -94,7 +98,7 @@ def run(
     out: str | None,
     model: str | None,
     base_url: str,
-    concurrency: int | None,
+    concurrency: int | str | None,
     rpm: float | None,
     count_polls: bool | None,
     key_file: Path | None,
@@ -133,7 +137,8 @@ def run(
     with _exit_on_errors():
         scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
-        _dry_run(manifest, model, out, overrides, retry_failed, scaling)
+        latency = expect_seconds or (EmulatorConfig().latency if emulator else None)
+        _dry_run(manifest, model, out, overrides, retry_failed, scaling, latency, emulator)
         return
     beside = dashboard_beside(serve_port)
     with _exit_on_errors():
@@ -171,13 +176,17 @@ def _dry_run(
     overrides: dict[str, Any],
     retry_failed: bool,
     scaling: dict[str, Any],
+    latency: float | None = None,
+    emulator: bool = False,
 ) -> None:
-    """Everything up to the first request: validation, the resume plan, cost and time."""
+    """Everything up to the first request: validation, the resume plan, cost and time (against
+    the emulator: its latency, and its minute of `EMULATOR_MINUTE` seconds)."""
     with _exit_on_errors():
         loaded = load_manifest(manifest, model=model, overrides=overrides)
         scan = loaded.scan(sample=0)
         if not scan.ok:
             _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
         plan = plan_resume(loaded, out, retry_failed=retry_failed, **scaling)
-    for line in dry_run_lines(loaded, plan):
+    window = EMULATOR_MINUTE if emulator else 60.0
+    for line in dry_run_lines(loaded, plan, latency_seconds=latency, window=window):
         click.echo(line)

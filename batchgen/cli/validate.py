@@ -7,10 +7,12 @@ from typing import Any
 
 import click
 
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.catalog import reuse_kwargs, reuse_lines, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
+
+# The commands' bodies call these by their old private names (they moved here unchanged).
+from batchgen.cli.limits import CONCURRENCY
 from batchgen.core.errors import ManifestError
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
@@ -25,7 +27,7 @@ __all__ = ["validate"]
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs in flight at once.")
+@click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
 @click.option(
     "--show",
     type=click.IntRange(min=0),
@@ -40,7 +42,7 @@ def validate(
     max_jobs: int | None,
     price_per_image: float | None,
     rpm: float | None,
-    concurrency: int | None,
+    concurrency: int | str | None,
     show: int,
     **reuse: Any,
 ) -> None:

@@ -75,7 +75,7 @@ class Api(Protocol):
 @dataclass(frozen=True)
 class EngineConfig:
     out_dir: Path
-    concurrency: int = 4
+    concurrency: int | None = 4  # None: auto, rate x learned latency (`core.littles`)
     rpm: float | None = None
     window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
     outage: OutagePolicy = field(default_factory=OutagePolicy)  # when the server is down
@@ -92,6 +92,7 @@ class EngineConfig:
     budget_usd: float | None = None  # stop submitting before projected spend passes this
     spent_before: float = 0.0  # USD spent on this output folder by earlier runs
     store: Store | None = None  # where images go (None: the folder `out_dir`)
+    known_latencies: tuple[float, ...] = ()  # learned by earlier runs (a resume starts there)
 
 
 class Engine:
@@ -111,8 +112,10 @@ class Engine:
             outage=config.outage,
             on_outage=self.stop,
             clock=self.clock,
+            typical_seconds=config.typical_seconds,
         )
         self.schedule = PollPlanner(config.typical_seconds)
+        self.schedule.seed(config.known_latencies)
         self._writers = asyncio.Semaphore(config.writers)
         self._stopped = asyncio.Event()
         # Accepted jobs whose cost is not counted yet, and when each was accepted.

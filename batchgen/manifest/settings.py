@@ -38,7 +38,7 @@ class RunSettings:
     """How to run a manifest. Defaults are safe for Segmind's Free plan (5 requests/minute)."""
 
     output: str = "out"
-    concurrency: int = 4
+    concurrency: int | str = "auto"  # "auto": rate x learned latency (`core.littles`)
     rpm: float = 5
     count_polls: bool = False  # do status polls count against `rpm`? (undocumented: see docs)
     budget_usd: float | None = None  # stop submitting once this much would be spent
@@ -47,6 +47,11 @@ class RunSettings:
     filename: str = DEFAULT_NAME_TEMPLATE
     mode: str = "queue"  # "queue": v2 submit + poll; "sync": one blocking v1 call per job
     folder_size: int = 10_000  # runs with more jobs put images in data/NNNNN/ of this many
+
+    @property
+    def fixed_concurrency(self) -> int | None:
+        """The in-flight cap the user set, or None for auto."""
+        return self.concurrency if isinstance(self.concurrency, int) else None
 
     def price_for(self, schema: ModelSchema | None) -> float | None:
         """Price per image for estimates: the setting, else the model's, else unknown."""
@@ -65,7 +70,10 @@ def _int(x: Any) -> bool:
 
 _RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "output": (lambda x: isinstance(x, str) and bool(x.strip()), "a non-empty folder path"),
-    "concurrency": (lambda x: _int(x) and 1 <= x <= 10_000, "an integer from 1 to 10000"),
+    "concurrency": (
+        lambda x: x == "auto" or (_int(x) and 1 <= x <= 10_000),
+        "'auto' or an integer from 1 to 10000",
+    ),
     "rpm": (lambda x: _number(x) and x > 0, "a number > 0 (requests per minute)"),
     "count_polls": (lambda x: isinstance(x, bool), "true or false"),
     "budget_usd": (lambda x: x is None or (_number(x) and x >= 0), "a number >= 0 (dollars)"),

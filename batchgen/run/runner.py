@@ -24,6 +24,7 @@ from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
+from batchgen.core.littles import AUTO_CEILING
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
@@ -201,7 +202,7 @@ async def run_manifest(
                 EngineConfig(
                     out_dir=out_dir,
                     store=layout.store,
-                    concurrency=settings.concurrency,
+                    concurrency=settings.fixed_concurrency,
                     rpm=settings.rpm,
                     window=window,
                     count_polls=settings.count_polls,
@@ -211,6 +212,7 @@ async def run_manifest(
                     sync=settings.mode == "sync",
                     price_per_image=settings.price_for(schema),
                     budget_usd=settings.budget_usd,
+                    known_latencies=_known_latencies(past),
                     spent_before=spent_before(
                         (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
                         settings.price_for(schema),
@@ -225,7 +227,8 @@ async def run_manifest(
                 filename=settings.filename, parts=engine.config.parts,
                 price=settings.price_for(schema),
             )  # fmt: skip
-            shape = RunShape(total, settings.rpm, window, settings.concurrency, typical)
+            slots = settings.fixed_concurrency or AUTO_CEILING
+            shape = RunShape(total, settings.rpm, window, slots, typical)
             started = time.monotonic()
             stream = status_stream or sys.stderr
             reporter = Reporter(
@@ -280,6 +283,17 @@ async def run_manifest(
                 "there is room"
             ) from None
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
+
+
+def _known_latencies(past: Replay, keep: int = 256) -> tuple[float, ...]:
+    """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
+    of each latency: it includes the download), so a resume plans its polls from them."""
+    spans = [
+        job.completed_at - job.submitted_at
+        for job in past.jobs.values()
+        if job.state is State.COMPLETED and job.completed_at and job.submitted_at
+    ]
+    return tuple(x for x in spans[-keep:] if x >= 0)
 
 
 def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> PartAllocator | None:
