@@ -50,7 +50,8 @@ def test_dry_run_against_the_emulator_estimates_the_emulators_time(tmp_path: Pat
     args = ["run", str(JOBS / "dataset.yaml"), "--dry-run", "--out", str(tmp_path / "o")]
     real = CliRunner().invoke(main, args)
     emulated = CliRunner().invoke(main, [*args, "--emulator"])
-    assert real.exit_code == 0 and emulated.exit_code == 0, real.output + emulated.output
+    assert real.exit_code == 0, real.output
+    assert emulated.exit_code == 0, emulated.output
     assert "about 6m 52s" in real.output  # 320 jobs at 50/min + one 28 s job
     assert "about 6s" in emulated.output  # 320 jobs at 50/s + one 0.05 s job
     assert "limit: the rate limit binds" in emulated.output

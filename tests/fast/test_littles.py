@@ -58,15 +58,18 @@ async def test_slots_grow_and_shrink_while_jobs_wait():
     assert slots.in_use == 1
     slots.resize(3)  # two more get in at once
     await settle()
-    assert slots.in_use == 3 and sum(t.done() for t in waiters) == 2
+    assert slots.in_use == 3
+    assert sum(t.done() for t in waiters) == 2
     slots.resize(1)  # shrink: nobody new until the count is under it
     slots.release_slot()
     slots.release_slot()
     await settle()
-    assert slots.in_use == 1 and sum(t.done() for t in waiters) == 2
+    assert slots.in_use == 1
+    assert sum(t.done() for t in waiters) == 2
     slots.release_slot()
     await settle()
-    assert all(t.done() for t in waiters) and slots.in_use == 1
+    assert all(t.done() for t in waiters)
+    assert slots.in_use == 1
 
 
 def asyncio_task(coro: Any) -> asyncio.Future[Any]:
