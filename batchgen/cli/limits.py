@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["CONCURRENCY"]
+__all__ = ["CONCURRENCY", "RPM"]
 
 
 class _AutoOrInt(click.ParamType[Any, Any]):
@@ -26,4 +26,22 @@ class _AutoOrInt(click.ParamType[Any, Any]):
         return number
 
 
+class _AutoOrRate(click.ParamType[Any, Any]):
+    """`auto`, or a number of requests a minute > 0."""
+
+    name = "auto|RPM"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) or value == "auto":
+            return value
+        try:
+            number = float(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not 'auto' or a number", param, ctx)
+        if not number > 0:
+            self.fail(f"{number:g} is not > 0", param, ctx)
+        return number
+
+
 CONCURRENCY = _AutoOrInt()
+RPM = _AutoOrRate()

@@ -16,7 +16,7 @@ from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
 
 # The commands' bodies call these by their old private names (they moved here unchanged).
-from batchgen.cli.limits import CONCURRENCY
+from batchgen.cli.limits import CONCURRENCY, RPM
 from batchgen.cli.scale import scale_kwargs, scale_options
 from batchgen.cli.views import dashboard_beside, linger
 from batchgen.edges.client import DEFAULT_API_ROOT
@@ -46,7 +46,7 @@ __all__ = ["run"]
     help="API root; /v1 and /v2 are appended.",
 )
 @click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Submits per minute.")
+@click.option("--rpm", type=RPM, help="Submits per minute, or auto (learned from 429s).")
 @click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
 @click.option(
     "--key-file",
@@ -99,7 +99,7 @@ def run(
     model: str | None,
     base_url: str,
     concurrency: int | str | None,
-    rpm: float | None,
+    rpm: float | str | None,
     count_polls: bool | None,
     key_file: Path | None,
     emulator: bool,

@@ -12,7 +12,7 @@ from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
 
 # The commands' bodies call these by their old private names (they moved here unchanged).
-from batchgen.cli.limits import CONCURRENCY
+from batchgen.cli.limits import CONCURRENCY, RPM
 from batchgen.core.errors import ManifestError
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
@@ -26,7 +26,7 @@ __all__ = ["validate"]
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
+@click.option("--rpm", type=RPM, help="Requests per minute, or auto (learned from 429s).")
 @click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
 @click.option(
     "--show",
@@ -41,7 +41,7 @@ def validate(
     model: str | None,
     max_jobs: int | None,
     price_per_image: float | None,
-    rpm: float | None,
+    rpm: float | str | None,
     concurrency: int | str | None,
     show: int,
     **reuse: Any,

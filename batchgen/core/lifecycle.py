@@ -84,6 +84,7 @@ class Replay:
     events: int = 0
     valid_bytes: int = 0  # length of the well-formed prefix; a torn tail starts here
     torn: bool = False  # the last line was cut short (by a crash) and is ignored
+    rate: float | None = None  # the rate limit `--rpm auto` learned (last `rate` record)
 
 
 def replay(lines: Iterable[bytes]) -> Replay:
@@ -122,6 +123,10 @@ def replay(lines: Iterable[bytes]) -> Replay:
             event = record["event"]
         if event == "run":
             runs += 1
+        elif event == "rate":
+            rpm = record.get("rpm")
+            if type(rpm) in (int, float) and rpm > 0:
+                result.rate = float(rpm)
         else:
             job_id = record.get("job")
             if type(job_id) is not str:

@@ -17,8 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["AUTO_CEILING", "HEADROOM", "Limits", "in_flight_cap", "limits"]
+__all__ = ["AUTO_CEILING", "AUTO_START_RPM", "HEADROOM", "Limits", "in_flight_cap", "limits"]
 
+AUTO_START_RPM: Final = 5.0  # where `--rpm auto` starts: Segmind's lowest documented plan
 AUTO_CEILING: Final = 256  # in-flight jobs `--concurrency auto` never goes past
 HEADROOM: Final = 1.25  # x (high latency + poll delay): token waits, submit and poll round trips
 SPARE: Final = 2  # slots beyond the product: a job's last poll and its successor's submit overlap

@@ -27,6 +27,7 @@ class RunStats:
     calls: Counter[str] = field(default_factory=Counter)  # submit, poll, result, download
     retries: int = 0
     rate_limited: int = 0
+    rate_limited_probing: int = 0  # of those, met while `--rpm auto` widened the rate
     resubmits: int = 0  # the server forgot a request (expired): paid again
     released: int = 0  # left unfinished because the run stopped (a rerun picks them up)
     reattached: int = 0  # requests paid for by an earlier run, polled instead of resubmitted

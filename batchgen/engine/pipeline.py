@@ -93,6 +93,8 @@ class EngineConfig:
     spent_before: float = 0.0  # USD spent on this output folder by earlier runs
     store: Store | None = None  # where images go (None: the folder `out_dir`)
     known_latencies: tuple[float, ...] = ()  # learned by earlier runs (a resume starts there)
+    rpm_auto: bool = False  # learn the rate limit (`ratecontrol`), from `rpm_start` if known
+    rpm_start: float | None = None
 
 
 class Engine:
@@ -113,6 +115,8 @@ class Engine:
             on_outage=self.stop,
             clock=self.clock,
             typical_seconds=config.typical_seconds,
+            rpm_auto=config.rpm_auto,
+            rpm_start=config.rpm_start,
         )
         self.schedule = PollPlanner(config.typical_seconds)
         self.schedule.seed(config.known_latencies)
@@ -159,6 +163,10 @@ class Engine:
             except* LedgerError as failed:
                 # Without a durable ledger nothing may be submitted: stop everything, say why.
                 raise failed.exceptions[0] from None
+        rates = self.throttle.rates
+        self.stats.rate_limited_probing = rates.probe_refusals
+        if rates.auto and rates.known is not None:  # the learned rate: a resume starts there
+            await self.ledger.append("rate", rpm=round(rates.known, 3))
         return self.stats
 
     # -- one job ----------------------------------------------------------------------------------

@@ -45,12 +45,14 @@ class Throttle:
         clock: Clock | None = None,
         ceiling: int = AUTO_CEILING,
         typical_seconds: float = 28.0,
+        rpm_auto: bool = False,
+        rpm_start: float | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.count_polls = count_polls
         self.auto = concurrency is None
         self.ceiling = ceiling
-        self.rates = RateControl(rpm, window, self.clock)
+        self.rates = RateControl(rpm, window, self.clock, auto=rpm_auto, start=rpm_start)
         self._held = (typical_seconds * HEADROOM, 0.0)  # latency high, poll delay: the prior
         self.admission = Admission(concurrency or self._fitted(), probe=probe)
         self.gate = OutageGate(outage, self.clock, on_outage)

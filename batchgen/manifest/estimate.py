@@ -50,7 +50,7 @@ def estimate(
         latency = schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
     requests_per_job = 1.0 + (POLLS_PER_JOB if settings.count_polls else 0.0)
     pace = limits(
-        settings.rpm, requests_per_job, latency, settings.fixed_concurrency, window=window
+        settings.planned_rpm, requests_per_job, latency, settings.fixed_concurrency, window=window
     )
     per_minute = pace.per_minute
     seconds = 0.0 if jobs == 0 else jobs / per_minute * 60.0 + latency

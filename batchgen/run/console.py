@@ -35,8 +35,9 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
             f"estimated cost: ${est.cost_usd:,.2f} ({scan.count:,} x ${est.price_per_image:.3f})"
         )
     polls = "polls count against the limit" if s.count_polls else "polls not counted"
+    rpm = f"{s.rpm:g}" if s.fixed_rpm else f"auto (from {est.limits.by_rate:g})"
     lines.append(
-        f"estimated duration: {format_duration(est.seconds)} at {s.rpm:g} requests/min "
+        f"estimated duration: {format_duration(est.seconds)} at {rpm} requests/min "
         f"({polls}), concurrency {_concurrency(est)}, ~{est.latency_seconds:g} s per image "
         f"=> {est.jobs_per_minute:.1f} images/min"
     )
@@ -82,7 +83,13 @@ def run_summary_lines(result: RunResult) -> list[str]:
         ),
         f"API calls per job: {st.api_calls_per_job:.2f} "
         f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
-        f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
+        f"retries {st.retries}, 429s {st.rate_limited}"
+        + (
+            f" ({st.rate_limited_probing} while learning the rate)"
+            if st.rate_limited_probing
+            else ""
+        )
+        + f", resubmits after expiry {st.resubmits}",
     ]
     resumed = result.resumed
     if resumed.runs:

@@ -168,7 +168,7 @@ async def run_manifest(
                         # A fresh seed per run: request ids of a previous in-process emulator must
                         # not collide with this one's when a resumed run polls recorded ids.
                         seed=secrets.randbits(32),
-                        rpm=max(1, round(settings.rpm)),
+                        rpm=max(1, round(settings.planned_rpm)),
                         rate_window=window,
                         count_polls=settings.count_polls,
                     )
@@ -203,7 +203,9 @@ async def run_manifest(
                     out_dir=out_dir,
                     store=layout.store,
                     concurrency=settings.fixed_concurrency,
-                    rpm=settings.rpm,
+                    rpm=settings.fixed_rpm,
+                    rpm_auto=settings.fixed_rpm is None,
+                    rpm_start=past.rate,
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
@@ -228,7 +230,7 @@ async def run_manifest(
                 price=settings.price_for(schema),
             )  # fmt: skip
             slots = settings.fixed_concurrency or AUTO_CEILING
-            shape = RunShape(total, settings.rpm, window, slots, typical)
+            shape = RunShape(total, settings.fixed_rpm or 0.0, window, slots, typical)
             started = time.monotonic()
             stream = status_stream or sys.stderr
             reporter = Reporter(
