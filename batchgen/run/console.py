@@ -42,6 +42,11 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
         f"=> {est.jobs_per_minute:.1f} images/min"
     )
     lines.append(_binding_line(est))
+    if s.fixed_rpm is None:
+        lines.append(
+            f"rate: auto, planned at the lowest plan's {s.planned_rpm:g}/min; the run learns "
+            "the real limit from 429s (and a resume starts from what it learned)"
+        )
     if s.budget_usd is not None and est.cost_usd is not None and est.cost_usd > s.budget_usd:
         lines.append(f"note: budget_usd = {s.budget_usd:g} stops the run before it completes")
     lines.append(f"output: {s.output}/  (nothing was sent)")
