@@ -21,6 +21,8 @@ from typing import Any
 
 from emu import EmulatorProcess
 
+from batchgen.core.floor import Limits, Work, floor_seconds
+
 HERE = Path(__file__).resolve().parent
 CHAOS = ("*:429=0.10", "status:503=0.025", "result:502=0.025", "submit:accepted-503=0.025",
          "submit:500=0.025", "*:reset=0.02", "media:truncate=0.01")  # fmt: skip
@@ -43,9 +45,11 @@ class Scenario:
     clients: tuple[str, ...] = ("batchgen", "sdk")
 
     def floor(self) -> float:
-        """max(N / rpm, N x L / C) + L, with the rpm window in the scenario's time."""
-        by_rate = self.jobs / self.rpm * 60.0 * self.scale if self.rpm else 0.0
-        return max(by_rate, self.jobs * self.latency / self.concurrency) + self.latency
+        """The least wall time for N jobs of L s each under the limits: the same bound as a
+        run's summary (batchgen.core.floor), with the rpm window in the scenario's time."""
+        work = Work(self.jobs, self.jobs, [self.latency] * self.jobs, self.latency)
+        limits = Limits(self.rpm, 60.0 * self.scale, self.concurrency, self.count_polls)
+        return floor_seconds(work, limits)
 
     def emulator(self) -> dict[str, Any]:
         return {
@@ -156,7 +160,8 @@ def poll_bound(scenario: Scenario, calls_per_job: float = 2.5) -> tuple[float, f
     holds its slot for its latency plus the wait until a poll sees it done; with latencies
     uniform in L +/- J and (calls_per_job - 1) polls a job, that wait is at least what the
     optimal plan (batchgen.core.pollplan) achieves. So wall >= N (L + delay) / C, against the floor
-    N L / C + L. Jitter and a call budget together bound how close to the floor anyone gets."""
+    (N L / C when the rate does not bind). Jitter and a call budget together bound how close to
+    the floor anyone gets."""
     import random
 
     from batchgen.core.pollplan import plan_polls

@@ -7,6 +7,7 @@ Tests assert on what the server saw (its counters), never on mocks.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run the reliability campaign (tests/reliability) at full size",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No catalogue outside a test's own (module-scoped fixtures run before `own_catalog`): the
+    user's default one under ~/.cache would reuse images made by earlier runs on this machine."""
+    os.environ["BATCHGEN_CATALOG"] = "off"
 
 
 @pytest.fixture(autouse=True)

@@ -116,7 +116,7 @@ def test_cli_options_map_to_config():
 
 
 async def test_cli_rejects_a_bad_fault_rule():
-    """A malformed --fault is a usage error (exit 2) that shows the expected form."""
+    """A malformed --fault is invalid input (exit 3) and shows the expected form."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -128,5 +128,5 @@ async def test_cli_rejects_a_bad_fault_rule():
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # invalid input, as everywhere in batchgen (issue 17)
     assert b"unknown fault 'teapot'" in err

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from batchgen.core.errors import LedgerError
+from batchgen.core.events import Intent, Submitted
 from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.sinks import InvalidImage, MetadataWriter, store_atomic, verify_image
 
@@ -25,7 +26,7 @@ async def test_concurrent_appends_are_group_committed(tmp_path: Path):
     """Many concurrent appends all land, whole, in fewer fsyncs than records."""
     path = tmp_path / "ledger.jsonl"
     async with LedgerWriter(path) as ledger:
-        await asyncio.gather(*(ledger.append("intent", job=f"j{i}", attempt=0) for i in range(500)))
+        await asyncio.gather(*(ledger.append(Intent(f"j{i}", 0)) for i in range(500)))
         syncs = ledger.syncs
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert sorted(r["job"] for r in records) == sorted(f"j{i}" for i in range(500))
@@ -37,7 +38,7 @@ async def test_append_returns_after_the_line_is_on_disk(tmp_path: Path):
     """When append returns, the record is already in the file (not only in a buffer)."""
     path = tmp_path / "ledger.jsonl"
     async with LedgerWriter(path) as ledger:
-        await ledger.append("submitted", job="a", request_id="r1")
+        await ledger.append(Submitted("a", "r1", "", ""))
         assert json.loads(path.read_text())["request_id"] == "r1"
 
 
@@ -45,9 +46,9 @@ async def test_write_failure_breaks_the_ledger(tmp_path: Path):
     """A failed write (here: a full device) raises LedgerError now and for every later append."""
     async with LedgerWriter(Path("/dev/full")) as ledger:  # Linux: every write fails, ENOSPC
         with pytest.raises(LedgerError, match="could not write"):
-            await ledger.append("intent", job="a", attempt=0)
+            await ledger.append(Intent("a", 0))
         with pytest.raises(LedgerError, match="unusable"):
-            await ledger.append("intent", job="b", attempt=0)
+            await ledger.append(Intent("b", 0))
 
 
 async def test_append_after_close_is_refused(tmp_path: Path):
@@ -56,7 +57,7 @@ async def test_append_after_close_is_refused(tmp_path: Path):
     async with ledger:
         pass
     with pytest.raises(LedgerError, match="closed"):
-        await ledger.append("intent", job="a", attempt=0)
+        await ledger.append(Intent("a", 0))
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("PNG", "png"), ("JPEG", "jpeg"), ("WEBP", "webp")])

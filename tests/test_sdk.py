@@ -68,7 +68,7 @@ def test_public_surface():
     """The package exports exactly its documented API."""
     assert sorted(batchgen.__all__) == sorted(
         ["ApiError", "AsyncJob", "BatchgenError", "Client", "InferenceFailed", "InferenceTimeout",
-         "LedgerError", "ManifestError", "MediaLimits", "MediaRefused", "RunResult",
+         "LedgerError", "ManifestError", "MediaLimits", "MediaRefused", "RunOptions", "RunResult",
          "TransportError",
          "__version__", "load_manifest", "run_manifest"]
     )  # fmt: skip

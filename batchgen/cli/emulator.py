@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from batchgen.cli.options import RPM_HELP
 from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.emulator import EmulatorConfig, parse_fault, serve
 from batchgen.emulator.config import FaultRule, parse_outage
@@ -88,7 +89,12 @@ __all__ = ["emulator"]
     "--credits-status", type=click.Choice(["402", "406"]), default="406", show_default=True
 )
 @click.option(
-    "--rpm", type=int, default=None, help="Requests per window per key (strict sliding window)."
+    "--rpm",
+    type=int,
+    default=None,
+    metavar="N",
+    help=f"{RPM_HELP} The minute lasts --rate-window seconds; counted per API key, strictly "
+    "(sliding window). [default: no limit]",
 )
 @click.option("--rate-window", default=60.0, show_default=True, help="Window of --rpm, in seconds.")
 @click.option("--count-polls", is_flag=True, help="Status/result/credits GETs count against --rpm.")

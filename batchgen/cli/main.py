@@ -11,6 +11,7 @@ import click
 from batchgen.cli.catalog import catalog
 from batchgen.cli.emulator import emulator
 from batchgen.cli.exits import EXIT_INVALID
+from batchgen.cli.options import BatchgenGroup, log_to_stderr
 from batchgen.cli.run import run
 from batchgen.cli.scale import merge
 from batchgen.cli.status import status
@@ -22,10 +23,16 @@ from batchgen.core.version import __version__
 __all__ = ["EXIT_INVALID", "main", "run", "status", "validate"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BatchgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batchgen")
-def main() -> None:
-    """Run batches of image-generation jobs against Segmind-style submit-then-poll APIs."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Run batches of image-generation jobs against Segmind-style submit-then-poll APIs.
+
+    Exit codes: 0 done, 1 failed jobs in the folder, 2 run stopped, 3 invalid input,
+    130 interrupted (see each command's --help).
+    """
+    log_to_stderr(ctx)  # warnings (and, with run --verbose, each job) on stderr
 
 
 main.add_command(validate)

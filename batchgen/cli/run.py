@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -14,9 +15,8 @@ import click
 from batchgen.cli.catalog import reuse_kwargs, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
-
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.limits import CONCURRENCY, RPM
+from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP, read_key
 from batchgen.cli.scale import scale_kwargs, scale_options
 from batchgen.cli.views import dashboard_beside, linger
 from batchgen.edges.client import DEFAULT_API_ROOT
@@ -29,6 +29,7 @@ from batchgen.run.runner import (
     DEFAULT_STATUS_INTERVAL,
     EMULATOR_MINUTE,
     MediaLimits,
+    RunOptions,
     run_manifest,
 )
 
@@ -45,8 +46,8 @@ __all__ = ["run"]
     show_default=True,
     help="API root; /v1 and /v2 are appended.",
 )
-@click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
-@click.option("--rpm", type=RPM, help="Submits per minute, or auto (learned from 429s).")
+@click.option("--concurrency", type=CONCURRENCY, metavar="auto|N", help=CONCURRENCY_HELP)
+@click.option("--rpm", type=RPM, metavar="auto|N", help=RUN_RPM_HELP)
 @click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
 @click.option(
     "--key-file",
@@ -119,12 +120,14 @@ def run(
 ) -> None:
     """Run MANIFEST: submit, poll, and write images, metadata.jsonl and ledger.jsonl.
 
-    Exit codes: 0 all done, 1 some jobs failed, 2 run stopped (auth, credits, model gone),
-    3 invalid input, 130 interrupted. Running the same command again resumes.
+    Exit codes: 0 all jobs done, 1 failed jobs in the folder (this run's or an earlier one's;
+    retry with --retry-failed), 2 run stopped (auth, credits, model gone, budget, damaged
+    ledger, disk), 3 invalid input (manifest, flags, key file), 130 interrupted (Ctrl-C,
+    SIGTERM). Running the same command again resumes.
     """
     api_key = os.environ.get("SEGMIND_API_KEY")
     if key_file is not None:
-        api_key = key_file.read_text(encoding="utf-8").strip()
+        api_key = read_key(key_file)
     overrides = {
         "concurrency": concurrency,
         "rpm": rpm,
@@ -133,7 +136,7 @@ def run(
         "budget_usd": budget_usd,
     }
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("batchgen").setLevel(logging.INFO)
     with _exit_on_errors():
         scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
@@ -142,26 +145,25 @@ def run(
         return
     beside = dashboard_beside(serve_port)
     with _exit_on_errors():
-        result = asyncio.run(
-            run_manifest(
-                manifest,
-                api_key=api_key,
-                out=out,
-                model=model,
-                base_url=base_url,
-                overrides=overrides,
-                emulator=emulator,
-                retry_failed=retry_failed,
-                handle_signals=True,
-                grace=grace,
-                expect_seconds=expect_seconds,
-                quiet=quiet,
-                status_interval=status_interval,
-                media=MediaLimits(allow_private=private_media),
-                watch=beside.attach if beside is not None else None,
-                **scaling,
-            )
+        options = RunOptions(
+            api_key=api_key,
+            out=out,
+            model=model,
+            base_url=base_url,
+            overrides=overrides,
+            emulator=emulator,
+            retry_failed=retry_failed,
+            handle_signals=True,
+            grace=grace,
+            expect_seconds=expect_seconds,
+            quiet=quiet,
+            status_interval=status_interval,
+            status_stream=sys.stderr,
+            media=MediaLimits(allow_private=private_media),
+            on_start=None if quiet else click.echo,
+            watch=beside.attach if beside is not None else None,
         )
+        result = asyncio.run(run_manifest(manifest, dataclasses.replace(options, **scaling)))
     for line in run_summary_lines(result):
         click.echo(line)
     if beside is not None:

@@ -40,7 +40,10 @@ def status(folder: Path, as_json: bool) -> None:
         click.echo(f"error: cannot read {folder / LEDGER_NAME}: {exc}", err=True)
         sys.exit(EXIT_MISSING)
     summary = summarize(
-        snapshot.replay, ledger=str(snapshot.path), last_event_at=snapshot.last_event_at
+        snapshot.replay,
+        ledger=str(snapshot.path),
+        last_event_at=snapshot.last_event_at,
+        planned=snapshot.planned,
     )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -10,9 +10,8 @@ import click
 from batchgen.cli.catalog import reuse_kwargs, reuse_lines, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
-
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.limits import CONCURRENCY, RPM
+from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP
 from batchgen.core.errors import ManifestError
 from batchgen.manifest.loader import load_manifest
 from batchgen.manifest.settings import SettingsError
@@ -26,8 +25,8 @@ __all__ = ["validate"]
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
-@click.option("--rpm", type=RPM, help="Requests per minute, or auto (learned from 429s).")
-@click.option("--concurrency", type=CONCURRENCY, help="In flight: auto (rate x latency) or N.")
+@click.option("--rpm", type=RPM, metavar="auto|N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=CONCURRENCY, metavar="auto|N", help=CONCURRENCY_HELP)
 @click.option(
     "--show",
     type=click.IntRange(min=0),

@@ -1,14 +1,12 @@
-"""Job states and ledger replay: the pure fold from ledger lines to each job's last state.
+"""Job states, the table of legal transitions, and ledger replay (the fold that checks it).
 
-The engine writes one ledger event per transition (see `ledger.py` for the shapes); replay reads
-them back in order and keeps, per job, only what resume needs. It does no I/O: it takes byte lines
-and returns a `Replay`, so it is tested on any prefix of any ledger without touching a disk.
-
-States and the events that lead to them:
-
-    (none) --intent--> UNKNOWN --submitted--> IN_FLIGHT --completed--> COMPLETED
-              ^   unknown keeps UNKNOWN        |  expired --> PENDING   failed --> FAILED
-              +------------------------------ any state: intent starts a new attempt
+The engine writes one ledger event per transition (`events.py` has their names and shapes);
+replay reads them back in order and keeps, per job, only what resume needs. It does no I/O: it
+takes byte lines and returns a `Replay`, so it is tested on any prefix of any ledger without
+touching a disk. `TRANSITIONS` (h11's `_state.py` is the model) says which event may follow
+which state and where it leads; a record the table does not allow is damage that names its
+line, like an unparsable one: resuming from a history that cannot have happened could pay for a
+job twice or lose it.
 
 `released` (the run stopped before the job ended) leaves the job in the state it was in, except
 right after an unanswered `intent`: the engine releases a job only after its submit was answered
@@ -31,11 +29,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["LedgerDamage", "LedgerJob", "Replay", "State", "replay"]
+from batchgen.core.events import Event
+
+__all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "Replay", "State", "replay"]
 
 
 class State(StrEnum):
@@ -44,6 +44,54 @@ class State(StrEnum):
     IN_FLIGHT = "in_flight"  # accepted: request_id known
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+# The legal (state, event) -> state moves of one job, read off every `LedgerWriter.append` in
+# the engine and the runner, resumes included (a job starts a run in its replayed state). A job
+# never seen is PENDING. `run` records are about no job and are not in the table. A job this run
+# would submit may instead be reused from the catalogue (run/reuse.py): a `completed` record
+# from whatever state made it a submit (pending, unknown, in flight past retention, failed and
+# retried, completed with its file lost).
+TRANSITIONS: Final[dict[State, dict[Event, State]]] = {
+    State.PENDING: {  # new, expired, or released after a refused submit
+        Event.INTENT: State.UNKNOWN,
+        Event.FAILED: State.FAILED,  # forgotten by the server once too often (kind: expired)
+        Event.RELEASED: State.PENDING,  # refused at admission: a stop, the budget
+        Event.COMPLETED: State.COMPLETED,  # reused from the catalogue: copied, not paid
+        # Not written by the engine (its `submitted` and `unknown` follow an `intent`), but
+        # kept legal for ledgers where a release came between the two; both are safe to
+        # resume from (attach the recorded request; resubmit counting a possible charge).
+        Event.SUBMITTED: State.IN_FLIGHT,
+        Event.UNKNOWN: State.UNKNOWN,
+    },
+    State.UNKNOWN: {  # a submit (or sync call) was sent, its answer is not recorded
+        Event.INTENT: State.UNKNOWN,  # retried in this run, or resubmitted by a resume
+        Event.SUBMITTED: State.IN_FLIGHT,
+        Event.UNKNOWN: State.UNKNOWN,  # the answer was lost (5xx, a reset after sending)
+        Event.COMPLETED: State.COMPLETED,  # sync mode: the answer is the image
+        Event.FAILED: State.FAILED,  # refused for good, gave up, or sync answer lost
+        Event.RELEASED: State.UNKNOWN,  # PENDING right after an unanswered intent: see above
+    },
+    State.IN_FLIGHT: {  # accepted: request_id known
+        Event.EXPIRED: State.PENDING,  # the server forgot it: resubmitted
+        Event.COMPLETED: State.COMPLETED,
+        Event.FAILED: State.FAILED,  # FAILED on the server, gave up polling, or the download
+        Event.RELEASED: State.IN_FLIGHT,  # a later run re-attaches
+        Event.INTENT: State.UNKNOWN,  # resumed past retention (or in sync mode): resubmitted
+    },
+    State.COMPLETED: {  # a resume redoes a job whose image file is missing or changed
+        Event.COMPLETED: State.COMPLETED,  # downloaded again from the recorded URL
+        Event.INTENT: State.UNKNOWN,  # resubmitted
+        Event.EXPIRED: State.PENDING,  # re-attached to its request, which the server forgot
+        Event.FAILED: State.FAILED,  # re-attached, and that ended badly
+        Event.RELEASED: State.COMPLETED,
+    },
+    State.FAILED: {  # left alone, unless the run retries failures (--retry-failed)
+        Event.INTENT: State.UNKNOWN,
+        Event.COMPLETED: State.COMPLETED,  # a retry the catalogue already has (run/reuse.py)
+        Event.RELEASED: State.FAILED,  # a retry refused at admission
+    },
+}
 
 
 @dataclass(slots=True)  # a million jobs replay into memory: keep each small
@@ -101,6 +149,13 @@ def replay(lines: Iterable[bytes]) -> Replay:
     result = Replay()
     jobs = result.jobs
     loads = orjson.loads
+    by_event = _BY_EVENT
+    # The fold's branches are picked by identity with the table's rows (cheaper than comparing
+    # the event text again): each row is one event's moves.
+    on_intent, on_submitted, on_completed, on_unknown, on_failed, on_released = (
+        by_event[name]
+        for name in ("intent", "submitted", "completed", "unknown", "failed", "released")
+    )
     held: tuple[int, bytes, ValueError] | None = None  # an unparsable line without its newline
     events = runs = valid_bytes = 0
     for number, raw in enumerate(lines, start=1):
@@ -123,7 +178,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
             event = record["event"]
         if event == "run":
             runs += 1
-        elif event == "rate":
+        elif event == Event.RATE:
             rpm = record.get("rpm")
             if type(rpm) in (int, float) and rpm > 0:
                 result.rate = float(rpm)
@@ -134,15 +189,18 @@ def replay(lines: Iterable[bytes]) -> Replay:
             job = jobs.get(job_id)
             if job is None:
                 job = jobs[job_id] = LedgerJob()
-            if event == "intent":
+            try:  # subscripts, not .get(): this check runs on every line
+                moves = by_event[event]
+                state = moves[job.state]
+            except KeyError:
+                raise LedgerDamage(number, _refused(event, job_id, job.state)) from None
+            if moves is on_intent:
                 if 0 <= job.open_intent_run != runs:  # its run died before the answer came
                     job.ambiguous += 1
                 job.open_intent_run = runs
-                job.state = _UNKNOWN
                 job.attempts += 1
-            elif event == "submitted":
+            elif moves is on_submitted:
                 job.open_intent_run = -1  # every record answers the intent
-                job.state = _IN_FLIGHT
                 value = record.get("request_id")
                 job.request_id = value if value and type(value) is str else None
                 value = record.get("status_url")
@@ -151,9 +209,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.response_url = value if value and type(value) is str else None
                 value = record.get("t")
                 job.submitted_at = value if type(value) is float else _number(value)
-            elif event == "completed":
+            elif moves is on_completed:
                 job.open_intent_run = -1
-                job.state = _COMPLETED
                 value = record.get("request_id")
                 if value and type(value) is str:
                     job.request_id = value
@@ -168,23 +225,19 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 metrics = record.get("metrics")
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None
-            elif event == "unknown":
+            elif moves is on_unknown:
                 job.open_intent_run = -1
                 job.ambiguous += 1
-                job.state = _UNKNOWN
-            elif event == "expired":
+            elif moves is on_failed:
                 job.open_intent_run = -1
-                job.state = _PENDING
-            elif event == "failed":
-                job.open_intent_run = -1
-                job.state = _FAILED
                 job.failure = f"{record.get('kind')}: {record.get('error')}"
-            elif event == "released":
+            elif moves is on_released:
                 if job.open_intent_run >= 0:  # released after a refused submit: nothing paid
                     job.open_intent_run = -1
-                    job.state = _PENDING
-            else:
-                raise LedgerDamage(number, f"unknown event {event!r}")
+                    state = _PENDING
+            else:  # expired
+                job.open_intent_run = -1
+            job.state = state
         events += 1
         valid_bytes += len(raw)
     result.runs, result.events, result.valid_bytes = runs, events, valid_bytes
@@ -192,13 +245,24 @@ def replay(lines: Iterable[bytes]) -> Replay:
     return result
 
 
-_UNKNOWN, _IN_FLIGHT, _COMPLETED, _FAILED, _PENDING = (
-    State.UNKNOWN,
-    State.IN_FLIGHT,
-    State.COMPLETED,
-    State.FAILED,
-    State.PENDING,
-)
+_PENDING = State.PENDING
+
+# The table turned around for the fold: plain-str event names (what JSON gives) -> state moves.
+_BY_EVENT: Final[dict[str, dict[State, State]]] = {
+    event.value: {state: moves[event] for state, moves in TRANSITIONS.items() if event in moves}
+    for event in Event
+    if event is not Event.RUN
+}
+
+
+def _refused(event: str, job_id: str, state: State) -> str:
+    if event not in _BY_EVENT:
+        return f"unknown event {event!r}"
+    allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing"
+    return (
+        f"'{event}' for job {job_id!r} in state {state.value}: not a legal transition"
+        f" (after {state.value}: {allowed})"
+    )
 
 
 def _record(raw: bytes) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from batchgen.core.floor import Limits, Work, floor_seconds
 from batchgen.core.runstats import RunStats, percentile
 
-__all__ = ["RunShape", "final_summary", "snapshot"]
+__all__ = ["RunShape", "final_summary", "run_work", "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class RunShape:
     window: float  # seconds of the rpm window
     concurrency: int
     typical_seconds: float
+    count_polls: bool = False  # polls count against `rpm`
+    sync: bool = False  # one blocking call per job: no polls
 
 
 def snapshot(
@@ -72,6 +75,9 @@ def final_summary(
     run's count.
     """
     ran = stats.completed + sum(stats.failed.values())
+    work = run_work(stats, shape)
+    polls_counted = shape.count_polls and not shape.sync
+    floor = floor_seconds(work, Limits(shape.rpm, shape.window, shape.concurrency, polls_counted))
     return {
         "exit_code": exit_code,
         "stop_reason": stats.stop_reason,
@@ -104,21 +110,37 @@ def final_summary(
         "saved_usd": round(stats.saved, 4),
         "remaining_credits": stats.remaining_credits,
         "wall_seconds": round(wall, 2),
-        "floor_seconds": _round(floor_seconds(ran, shape, stats)),
+        "floor_seconds": _round(floor) if ran else None,
+        "floor_basis": {
+            "submits": work.submits,
+            "polls": work.polls,
+            "tail_seconds": _round(work.tail),
+        },
     }
 
 
-def floor_seconds(jobs: int, shape: RunShape, stats: RunStats) -> float | None:
-    """The least time `jobs` could take: max(N x window / rpm, N x latency / C) + latency.
+def run_work(stats: RunStats, shape: RunShape) -> Work:
+    """What this run had to do, from its counters, counted so that it never overstates:
 
-    Latency is the measured median end-to-end time when there is one, else the typical figure.
+    - submits: completed jobs less the re-attached and re-fetched ones (some re-attached jobs may
+      have failed: then more were submitted than this says, which only lowers the bound);
+    - polls: in queue mode every completed job that needed the server was polled at least once;
+    - durations: the server's inference times, of which at least `submits - unreported` belong
+      to submitted jobs: the smallest that many are used;
+    - tail: the least end-to-end time of a completed job (a re-attached one's counts from its
+      first submit, so it is longer, never shorter, than a submitted one's).
     """
-    if jobs == 0:
-        return None
-    latency = percentile(stats.latency["total"], 50) or shape.typical_seconds
-    by_rate = jobs * shape.window / shape.rpm if shape.rpm else 0.0
-    by_slots = latency * jobs / shape.concurrency
-    return max(by_rate, by_slots) + latency
+    timed = max(0, stats.completed - stats.refetched)
+    submits = max(0, timed - stats.reattached)
+    inference = sorted(stats.latency["inference"])
+    unreported = max(0, timed - len(inference))
+    total = stats.latency["total"]
+    return Work(
+        submits=submits,
+        polls=0 if shape.sync else timed,
+        durations=inference[: max(0, submits - unreported)],
+        tail=min(total) if total else 0.0,
+    )
 
 
 def _round(value: float | None) -> float | None:

@@ -6,18 +6,8 @@ Appends from many tasks are grouped into one write + one fsync (group commit), w
 guarantee cheap. A failed write or fsync is never retried: the page cache may have dropped the
 data, so the writer breaks and every later append raises `LedgerError`; the run stops.
 
-Record shapes (every record has `v`, `t` (epoch seconds) and `event`; job records have `job`):
-
-    run        {run, model, version}                      a run started on this folder
-    intent     {job, attempt}                             about to POST a submit
-    submitted  {job, request_id, status_url, response_url}
-    unknown    {job, error}                               submit sent, answer lost: maybe billed
-    expired    {job, request_id}                          the server forgot it: resubmitting
-    completed  {job, request_id, file, sha256, bytes, format, seed, metrics, output, row}
-               (`row` is the job's metadata.jsonl row, rebuilt from here after a crash)
-    failed     {job, kind, error, request_id?, row?}   kind: server|invalid|gave_up|download|expired
-               (`row`: id, model, params and annotations, so grids can place a failed cell)
-    released   {job, reason}                              the run stopped before this job ended
+Every record is a typed one from `core/events.py` (its docstrings and field lists are the record
+shapes); on disk each line is `{"v", "t" (epoch seconds), "event", <the record's fields>}`.
 """
 
 from __future__ import annotations
@@ -34,6 +24,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from batchgen.core.errors import LedgerError
+from batchgen.core.events import LedgerRecord, record_fields
 from batchgen.core.folder import LEDGER_NAME, LOCK_NAME
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.edges.crashpoints import crashpoint, fault
@@ -44,6 +35,7 @@ __all__ = [
     "LOCK_NAME",
     "LedgerWriter",
     "completed_rows",
+    "encode",
     "folder_lock",
     "load_ledger",
 ]
@@ -86,14 +78,14 @@ class LedgerWriter:
             os.close(self._fd)
             self._fd = None
 
-    async def append(self, event: str, **fields: Any) -> None:
+    async def append(self, record: LedgerRecord) -> None:
         """Add one record and wait until it is on disk (written and fsync'd)."""
         if self._broken is not None:
             raise LedgerError(f"the ledger is unusable after an earlier failure: {self._broken}")
         if self._closing or self._task is None:
             raise LedgerError("the ledger is closed")
-        record = {"v": LEDGER_VERSION, "t": round(time.time(), 3), "event": event, **fields}
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        event, fields = record.EVENT.value, record_fields(record)
+        line = encode({"v": LEDGER_VERSION, "t": round(time.time(), 3), "event": event, **fields})
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line, future))
         self._wake.set()
@@ -137,6 +129,11 @@ class LedgerWriter:
         fault("fsync", "ledger")
         os.fsync(self._fd)
         self.syncs += 1
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """One ledger line: compact JSON, UTF-8 as is (ids and prompts stay readable), newline."""
+    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def load_ledger(path: Path) -> Replay:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import orjson
 
+from batchgen.core.events import Event
 from batchgen.core.fingerprint import public_location, row_fingerprint
 from batchgen.core.folder import LEDGER_NAME, SHARDS_DIR
 from batchgen.edges.catalog import Catalog, Entry
@@ -67,7 +68,7 @@ def ledger_entries(
 
 
 def _entry(record: Any, location: str, params_of: dict[str, frozenset[str] | None]) -> Entry | None:
-    if type(record) is not dict or record.get("event") != "completed":
+    if type(record) is not dict or record.get("event") != Event.COMPLETED:
         return None
     row, file, sha256 = record.get("row"), record.get("file"), record.get("sha256")
     if type(row) is not dict or type(file) is not str or type(sha256) is not str:

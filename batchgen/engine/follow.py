@@ -17,6 +17,7 @@ import contextlib
 from typing import Protocol
 
 from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.events import Expired, FailureKind
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Decision, Failure, failure_of
 from batchgen.core.pollplan import PollPlanner, completion_time
@@ -76,7 +77,7 @@ class Follower:
                     continue
                 failure = failure_of(exc, "poll")
                 if failure.decision.action is Action.RESUBMIT:
-                    await self.ledger.append("expired", job=job.id, request_id=request.request_id)
+                    await self.ledger.append(Expired(job.id, request.request_id))
                     return None
                 await self.retry.failed(tries, failure)
                 continue
@@ -158,7 +159,7 @@ class Follower:
                 return failure_of(exc, "poll")
             if poll.state == "COMPLETED" and poll.output is None:
                 await self.retry.outcomes.fail(
-                    job, "server", "COMPLETED without an output", request.request_id
+                    job, FailureKind.SERVER, "COMPLETED without an output", request.request_id
                 )
                 raise JobOver
             if poll.state not in ("COMPLETED", "FAILED"):  # the result URL lags the status URL

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from batchgen.core.events import Failed, FailureKind, Released, Unknown
 from batchgen.core.jobs import Job
 from batchgen.core.metadata import job_row
 from batchgen.core.runstats import RunStats
@@ -36,15 +37,13 @@ class Outcomes:
     async def release(self, job: Job, reason: str | None) -> None:
         """The run is stopping and this job will not be finished now; a rerun picks it up."""
         self.stats.released += 1
-        await self.ledger.append("released", job=job.id, reason=reason)
+        await self.ledger.append(Released(job.id, reason))
 
     async def unknown(self, job: Job, error: str) -> None:
         self.stats.possible_double_charges += 1
-        await self.ledger.append("unknown", job=job.id, error=error)
+        await self.ledger.append(Unknown(job.id, error))
 
-    async def fail(self, job: Job, kind: str, error: str, request_id: str | None) -> None:
+    async def fail(self, job: Job, kind: FailureKind, error: str, request_id: str | None) -> None:
         self.stats.fail(kind, job.id, error)
         log.info("failed %s (%s): %s", job.id, kind, error)
-        await self.ledger.append(
-            "failed", job=job.id, kind=kind, error=error, request_id=request_id, row=job_row(job)
-        )
+        await self.ledger.append(Failed(job.id, kind, error, request_id, job_row(job)))

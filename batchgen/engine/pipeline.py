@@ -25,10 +25,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from batchgen.core import events
 from batchgen.core.budget import Reservations, unaffordable
 from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, LedgerError, TransportError
+from batchgen.core.events import FailureKind, Intent, RateLearned
 from batchgen.core.jobs import Job
 from batchgen.core.policy import (
     Backoff,
@@ -166,7 +168,7 @@ class Engine:
         rates = self.throttle.rates
         self.stats.rate_limited_probing = rates.probe_refusals
         if rates.auto and rates.known is not None:  # the learned rate: a resume starts there
-            await self.ledger.append("rate", rpm=round(rates.known, 3))
+            await self.ledger.append(RateLearned(round(rates.known, 3)))
         return self.stats
 
     # -- one job ----------------------------------------------------------------------------------
@@ -187,7 +189,9 @@ class Engine:
                 request, poll = await self._until_final(work)
             accepted_at = self.inflight.accepted_at(job.id)
             if poll.state == "FAILED":
-                await self.outcomes.fail(job, "server", poll.error or "FAILED", request.request_id)
+                await self.outcomes.fail(
+                    job, FailureKind.SERVER, poll.error or "FAILED", request.request_id
+                )
                 return
             await self._writers.acquire()
             self.throttle.release_slot()  # the server is done; downloads have their own cap
@@ -252,7 +256,7 @@ class Engine:
             if expiries < MAX_EXPIRIES:
                 self.stats.resubmits += 1  # a new, paid submit
         error = f"the server forgot the request {MAX_EXPIRIES + 1} times (expired)"
-        await self.outcomes.fail(job, "expired", error, request.request_id)
+        await self.outcomes.fail(job, FailureKind.EXPIRED, error, request.request_id)
         raise JobOver
 
     async def _submit(self, job: Job) -> Submitted:
@@ -263,7 +267,7 @@ class Engine:
         """Before a call that may cost a job: admission (token, budget, stop), then its intent
         durable in the ledger, then it counts as a call of `kind`."""
         await self._admit(job)
-        await self.ledger.append("intent", job=job.id, attempt=attempt)
+        await self.ledger.append(Intent(job.id, attempt))
         self.stats.calls[kind] += 1
 
     async def _submit_once(self, job: Job, attempt: int) -> Submitted | Failure:
@@ -276,11 +280,7 @@ class Engine:
                 await self.outcomes.unknown(job, str(exc))
             return failure_of(exc, "submit")
         await self.ledger.append(
-            "submitted",
-            job=job.id,
-            request_id=request.request_id,
-            status_url=request.status_url,
-            response_url=request.response_url,
+            events.Submitted(job.id, request.request_id, request.status_url, request.response_url)
         )
         await self.throttle.probe_result(True)
         return request

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from batchgen.core.clock import Clock
+from batchgen.core.events import FailureKind
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Backoff, Decision, Failure, Streak, retry_wait
 from batchgen.core.runstats import RunStats
@@ -47,7 +48,7 @@ class Tries:
         job: Job,
         phase: str,
         *,
-        fail_kind: str = "server",
+        fail_kind: FailureKind = FailureKind.SERVER,
         request: Submitted | None = None,
         since: float | None = None,
     ) -> None:
@@ -61,7 +62,7 @@ class Tries:
     def paid(cls, job: Job) -> Tries:
         """A call that may cost a job (a submit, a sync call): counted against the rate limit,
         and a refusal fails the job as `invalid`."""
-        return cls(job, "submit", fail_kind="invalid")
+        return cls(job, "submit", fail_kind=FailureKind.INVALID)
 
     @property
     def attempts(self) -> int:
@@ -116,7 +117,7 @@ class Retry:
                 await self.clock.sleep(delay)
                 return
             error = f"gave up after {tries.attempts} tries: {failure.error}"
-            await self.outcomes.fail(job, "gave_up", error, _request_id(tries))
+            await self.outcomes.fail(job, FailureKind.GAVE_UP, error, _request_id(tries))
         elif decision.action in (Action.STOP_RUN, Action.STOP_SUBMITTING):
             self.outcomes.stop(decision.reason)
             await self.outcomes.release(job, decision.reason)

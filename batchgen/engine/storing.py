@@ -13,6 +13,7 @@ from typing import Protocol
 
 from batchgen.core.budget import job_cost
 from batchgen.core.errors import ApiError, MediaRefused, TransportError
+from batchgen.core.events import FailureKind
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Failure, decide_media
 from batchgen.core.wire import Poll, Submitted, decode_base64
@@ -95,7 +96,8 @@ class StoreStage:
                     data = await self.api.download(output)
                 return data, await checked(data, job)
             except (ApiError, TransportError, MediaRefused, ValueError) as exc:
-                decision, tries.fail_kind = decide_media(exc)  # bad bytes, a refusal: fail now
+                decision, kind = decide_media(exc)  # bad bytes, a refusal: fail now
+                tries.fail_kind = FailureKind(kind)
                 return Failure(decision, str(exc))
 
         return await self.retry.run(tries, once)

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.events import FailureKind
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Failure, failure_of
 from batchgen.core.resume import Work
@@ -75,11 +76,11 @@ class SyncStage:
             if isinstance(exc, TransportError) and exc.maybe_sent:
                 await outcomes.unknown(job, exc.message)
                 error = f"answer lost, maybe billed: {exc.message}"
-                await outcomes.fail(job, "unknown", error, None)
+                await outcomes.fail(job, FailureKind.UNKNOWN, error, None)
                 raise JobOver from None
             return failure_of(exc, "sync")
         except InvalidImage as exc:  # billed, but unusable: the server's fault, not retried
-            await outcomes.fail(job, "bad_image", f"the image is invalid: {exc}", None)
+            await outcomes.fail(job, FailureKind.BAD_IMAGE, f"the image is invalid: {exc}", None)
             raise JobOver from None
         await throttle.probe_result(True)
         metrics = {"inference_time": answer.generation_time, "cost": answer.cost}

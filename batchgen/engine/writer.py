@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from batchgen.core.events import Completed
 from batchgen.core.jobs import Job, output_name
 from batchgen.core.metadata import metadata_row
 from batchgen.core.wire import Poll, Submitted
@@ -48,17 +49,18 @@ class ImageWriter:
         seed = job.seed if job.seed is not None else poll.seed
         row = metadata_row(job, relative, request.request_id, poll)
         await self.ledger.append(
-            "completed",
-            job=job.id,
-            request_id=request.request_id,
-            file=relative,
-            sha256=info.sha256,
-            bytes=info.size,
-            format=info.format,
-            seed=seed,
-            metrics=dict(poll.metrics),
-            output=None if job.params.get("base64") is True else (poll.output or None),
-            row=row,
+            Completed(
+                job=job.id,
+                request_id=request.request_id,
+                file=relative,
+                sha256=info.sha256,
+                bytes=info.size,
+                format=info.format,
+                seed=seed,
+                metrics=dict(poll.metrics),
+                output=None if job.params.get("base64") is True else (poll.output or None),
+                row=row,
+            )
         )
         await self.metadata.append(row)
 

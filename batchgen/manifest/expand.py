@@ -82,7 +82,14 @@ class Expander:
                             if self.count > self.max_jobs:
                                 raise _TooManyJobsError
                             job_id = self._ids.identify(
-                                model, params, explicit, r, file, line, line
+                                model,
+                                params,
+                                explicit,
+                                r,
+                                file,
+                                line,
+                                line,
+                                annotations.get("_job"),
                             )
                             if job_id is not None and self.build_jobs:
                                 yield build_job(
@@ -196,7 +203,8 @@ class Expander:
             self.count += 1
             if self.count > self.max_jobs:
                 raise _TooManyJobsError
-            job_id = self._ids.identify(model, params, explicit, r, entry.file, entry.line, id_line)
+            job_id = self._ids.identify(model, params, explicit, r, entry.file, entry.line, id_line,
+                                        annotations.get("_job"))  # fmt: skip
             if job_id is not None and self.build_jobs:
                 yield build_job(
                     job_id, model, schema, params, annotations, variables, r, entry.file, entry.line

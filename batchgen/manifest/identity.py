@@ -7,7 +7,8 @@ a job, so a million-row manifest can still be checked for duplicates.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from batchgen.core.digests import DigestMap, digest64
 from batchgen.core.errors import ManifestProblem, ProblemLog
@@ -23,6 +24,8 @@ from batchgen.manifest.entries import ABSENT
 from batchgen.models.registry import ModelSchema
 
 __all__ = ["JobIds", "build_job"]
+
+_CARRIED_RE: Final = re.compile(r"j-[0-9a-f]{16}")  # a generated id (core/jobs.py's form)
 
 
 class JobIds:
@@ -43,9 +46,14 @@ class JobIds:
         file: str,
         line: int,
         id_line: int,
+        carried: Any = None,
     ) -> str | None:
-        """The id of copy `r`, or None (after logging why) when its explicit id is taken."""
+        """The id of copy `r`, or None (after logging why) when its explicit id is taken.
+        `carried`: a generated id in a `_job` annotation (a row of failed.jsonl) is kept, so
+        running failed.jsonl into its folder retries those jobs instead of making new ones."""
         if explicit is ABSENT:
+            if r == 0 and isinstance(carried, str) and _CARRIED_RE.fullmatch(carried):
+                return carried if self._first_use(carried, file, line, id_line) else None
             payload = identity_payload(model, params, r)
             return generated_id(payload, self._contents.increment(digest64(payload)))
         job_id = repeat_id(explicit, r)

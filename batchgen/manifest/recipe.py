@@ -58,6 +58,7 @@ class Manifest:
     jobs_file: Path | None = None
     implicit_job: bool = False  # no `jobs`/`jobs_file`: defaults (x sweep) are the job
     problems: tuple[ManifestProblem, ...] = ()  # found while loading, reported by scan()
+    settings_in_file: frozenset[str] = frozenset()  # run settings the file itself sets
 
     @property
     def schema(self) -> ModelSchema | None:

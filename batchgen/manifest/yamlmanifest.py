@@ -113,6 +113,7 @@ def parse_yaml(
         jobs_file=jobs_file,
         implicit_job=implicit_job,
         problems=tuple(log.kept),
+        settings_in_file=frozenset(settings_given),
     )
 
 

@@ -86,8 +86,7 @@ def run_summary_lines(result: RunResult) -> list[str]:
             if st.reused
             else ""
         ),
-        f"API calls per job: {st.api_calls_per_job:.2f} "
-        f"(submits {st.calls['submit']}, polls {st.calls['poll'] + st.calls['result']}), "
+        f"API calls per job: {st.api_calls_per_job:.2f} ({_calls(st.calls)}), "
         f"retries {st.retries}, 429s {st.rate_limited}"
         + (
             f" ({st.rate_limited_probing} while learning the rate)"
@@ -131,9 +130,27 @@ def run_summary_lines(result: RunResult) -> list[str]:
         for example in group["examples"][:2]:
             lines.append(f"  failed ({kind}) {example['job']}: {example['error']}")
     out = result.out_dir
-    extra = ", failed.jsonl" if summary["outcome"]["failed"] or result.resumed.failed else ""
-    lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
+    left = summary["outcome"]["failed"] + result.resumed.failed
+    if left and result.written:
+        lines.append(
+            f"{left:,} failed job(s) in the folder: run the same command with --retry-failed "
+            f"to retry them (they are listed in {out}/failed.jsonl)"
+        )
+    if not result.written:
+        lines.append(f"nothing was written: no job was accepted, so {out}/ was not kept")
+    else:
+        extra = ", failed.jsonl" if left else ""
+        lines.append(f"output: {out}/ (images, metadata.jsonl, ledger.jsonl, summary.json{extra})")
     return lines
+
+
+def _calls(calls: Counter[str]) -> str:
+    """The API calls by kind: a sync run makes one kind, a queue run two."""
+    polls = calls["poll"] + calls["result"]
+    kinds = [f"submits {calls['submit']}", f"polls {polls}"] if calls["submit"] or polls else []
+    if calls["sync"] or not kinds:
+        kinds.append(f"sync calls {calls['sync']}")
+    return ", ".join(kinds)
 
 
 _NOT_JOBS = ("removed", "saved_cents")

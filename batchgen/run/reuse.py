@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
+from batchgen.core.events import Completed
 from batchgen.core.fingerprint import fingerprint, public_location
 from batchgen.core.jobs import Job, output_name
 from batchgen.core.metadata import metadata_row
@@ -256,23 +257,24 @@ async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: 
     row["reused_from"] = entry.where
     ext = PurePosixPath(name).suffix.removeprefix(".")
     await ledger.append(
-        "completed",
-        job=job.id,
-        request_id=entry.request_id or "",
-        file=name,
-        sha256=entry.sha256,
-        bytes=entry.size,
-        format=_FORMATS.get(ext, ext),
-        seed=job.seed,
-        metrics={"cost": 0.0},
-        output=None,
-        row=row,
-        reused={
-            "from": entry.where,
-            "request_id": entry.request_id,
-            "job": entry.job,
-            "cost": entry.cost,
-            "inference_time": entry.inference,
-            "how": how,
-        },
+        Completed(
+            job=job.id,
+            request_id=entry.request_id or "",
+            file=name,
+            sha256=entry.sha256,
+            bytes=entry.size,
+            format=_FORMATS.get(ext, ext),
+            seed=job.seed,
+            metrics={"cost": 0.0},
+            output=None,
+            row=row,
+            reused={
+                "from": entry.where,
+                "request_id": entry.request_id,
+                "job": entry.job,
+                "cost": entry.cost,
+                "inference_time": entry.inference,
+                "how": how,
+            },
+        )
     )

@@ -10,37 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import dataclasses
 import secrets
-import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
+from batchgen.core.events import RunStarted
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
 from batchgen.core.littles import AUTO_CEILING
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
-from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
+from batchgen.edges.client import ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
 from batchgen.edges.parts import PartAllocator
-from batchgen.edges.storage import Store
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.loader import Manifest, load_manifest
-from batchgen.models.registry import typical_seconds_of
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
+from batchgen.run.interrupts import EXIT_INTERRUPTED, signals
 from batchgen.run.layout import plan_layout
+from batchgen.run.limits import limits_line
+from batchgen.run.options import (
+    DEFAULT_GRACE,
+    DEFAULT_STATUS_INTERVAL,
+    MediaLimits,
+    RunOptions,
+    expected_seconds,
+)
 from batchgen.run.progress import Reporter
 from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, work_after_reuse
-from batchgen.run.reuse import CatalogOption, open_reuse
+from batchgen.run.reuse import open_reuse
+from batchgen.run.unused import remove_unused
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -52,6 +58,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STOPPED",
     "MediaLimits",
+    "RunOptions",
     "RunResult",
     "run_manifest",
 ]
@@ -60,10 +67,7 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # some jobs failed
 EXIT_STOPPED: Final = 2  # auth, credits, model gone
 EXIT_INVALID: Final = 3  # the manifest or a setting is invalid
-EXIT_INTERRUPTED: Final = 130
 EMULATOR_MINUTE: Final = 1.0  # seconds that a rate-limit minute lasts against --emulator
-DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
-DEFAULT_STATUS_INTERVAL: Final = 30.0  # seconds between JSON status lines when not on a terminal
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,9 @@ class RunResult:
     out_dir: Path
     resumed: ResumeCounts
     interrupted: bool
-    summary: dict[str, Any]  # also in DIR/summary.json
+    summary: dict[str, Any]  # also in DIR/summary.json (unless nothing was written)
     server: dict[str, Any] | None = None  # the emulator's counters, when it was used
+    written: bool = True  # False: nothing was accepted, and the new folder was removed
 
     @property
     def skipped(self) -> int:
@@ -85,66 +90,42 @@ class RunResult:
         return int(self.summary["exit_code"])
 
 
-@dataclass(frozen=True)
-class MediaLimits:
-    """What an image download may cost: bytes, seconds (redirects included), and whether
-    private addresses are allowed when the API is not on one (see `mediaurl`)."""
-
-    max_bytes: int = 64 * 1024 * 1024
-    deadline: float = 300.0
-    allow_private: bool = False
-
-
 async def run_manifest(
-    manifest: Path | Manifest,
-    *,
-    api_key: str | None = None,
-    out: Path | str | None = None,
-    model: str | None = None,
-    base_url: str = DEFAULT_API_ROOT,
-    overrides: Mapping[str, Any] | None = None,
-    emulator: bool | EmulatorConfig = False,
-    retry_failed: bool = False,
-    handle_signals: bool = False,
-    grace: float = DEFAULT_GRACE,
-    expect_seconds: float | None = None,
-    quiet: bool = False,
-    status_interval: float = DEFAULT_STATUS_INTERVAL,
-    status_stream: TextIO | None = None,
-    shard: Shard | None = None,
-    ledger_dir: Path | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    media: MediaLimits | None = None,
-    watch: Callable[[Path, Store, Callable[[], dict[str, Any]]], None] | None = None,
-    catalog: CatalogOption = None,
-    reuse_from: Sequence[Path | str] = (),
-    reuse: bool = True,
+    manifest: Path | Manifest, options: RunOptions | None = None, **keywords: Any
 ) -> RunResult:
     """Run every job of `manifest` that the output folder's ledger does not show as done.
 
-    `watch(root, store, sample)` is called once in the run's loop when it starts (the dashboard).
-    `shard`: run only the jobs whose id hashes to it, with the shard's own ledger (`layout.py`).
-    `out` may be an fsspec URL (`s3://bucket/prefix`, with `ledger_dir` and `storage_options`).
-    `catalog` (default file, a path, or False), `reuse_from`, `reuse`: see `reuse.py`.
+    `options` (see `RunOptions`), or the same fields as keywords (`out=..., emulator=True`);
+    keywords given with `options` replace its fields. An unknown keyword is a TypeError.
 
     Raises ManifestError (nothing was sent) when the manifest is invalid, ValueError when no API
     key is given for a real server or the output cannot be used (StorageError), LedgerError when
     the ledger is damaged or cannot be written.
     """
+    opts = options or RunOptions()
+    if keywords:
+        opts = dataclasses.replace(opts, **keywords)
+    return await _run(manifest, opts)
+
+
+async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
     loaded = (
         manifest
         if isinstance(manifest, Manifest)
-        else load_manifest(manifest, model=model, overrides=overrides)
+        else load_manifest(manifest, model=o.model, overrides=o.overrides)
     )
     scan = loaded.scan(sample=0)
     if not scan.ok:
         raise scan.error()
     settings = loaded.settings
-    layout = plan_layout(out if out is not None else settings.output, shard, ledger_dir,
-                         storage_options)  # fmt: skip
+    shard = o.shard
+    layout = plan_layout(o.out if o.out is not None else settings.output, shard, o.ledger_dir,
+                         o.storage_options)  # fmt: skip
     out_dir = layout.state_dir
-    if emulator is False and not api_key:
+    api_key, base_url = o.api_key, o.base_url
+    if o.emulator is False and not api_key:
         raise ValueError("no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)")
+    new_folder = not layout.publish and shard is None and not out_dir.exists()
     with layout.locked():  # one run per folder (or shard): two would pay for everything twice
         ledger_path = layout.ledger_path
         await asyncio.to_thread(layout.restore_ledger)
@@ -155,15 +136,15 @@ async def run_manifest(
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
             reuser = await asyncio.to_thread(
-                open_reuse, catalog, reuse_from, reuse, storage_options
+                open_reuse, o.catalog, o.reuse_from, o.reuse, o.storage_options
             )
             stack.callback(reuser.close)
             emu: Emulator | None = None
-            if emulator is not False:
+            if o.emulator is not False:
                 window = EMULATOR_MINUTE
                 config = (
-                    emulator
-                    if isinstance(emulator, EmulatorConfig)
+                    o.emulator
+                    if isinstance(o.emulator, EmulatorConfig)
                     else EmulatorConfig(
                         # A fresh seed per run: request ids of a previous in-process emulator must
                         # not collide with this one's when a resumed run polls recorded ids.
@@ -179,7 +160,7 @@ async def run_manifest(
                 raise ValueError(
                     "no API key: set SEGMIND_API_KEY or pass --key-file (or --emulator)"
                 )
-            limits = media or MediaLimits()
+            limits = o.media or MediaLimits()
             api = await stack.enter_async_context(
                 ApiClient(
                     api_key,
@@ -191,11 +172,13 @@ async def run_manifest(
             )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
-            typical = typical_seconds_of(loaded.model)
-            if emu is not None:
-                typical = emu.config.latency
-            if expect_seconds is not None:
-                typical = expect_seconds
+            expected = expected_seconds(
+                loaded.model, emu.config if emu is not None else False, o.expect_seconds
+            )
+            typical = expected[0]
+            if o.on_start is not None:
+                o.on_start(limits_line(loaded, o.overrides or {}, expected))
+            sync = settings.mode == "sync"
             engine = Engine(
                 api,
                 ledger,
@@ -211,7 +194,7 @@ async def run_manifest(
                     filename=settings.filename,
                     parts=_parts(scan.count, settings.folder_size, past, shard),
                     typical_seconds=typical,
-                    sync=settings.mode == "sync",
+                    sync=sync,
                     price_per_image=settings.price_for(schema),
                     budget_usd=settings.budget_usd,
                     known_latencies=_known_latencies(past),
@@ -221,18 +204,19 @@ async def run_manifest(
                     ),
                 ),
             )
-            await ledger.append("run", model=loaded.model, manifest=str(loaded.path))
+            # `jobs`: the run's total, so `status` can say "N of TOTAL" while it runs
+            await ledger.append(RunStarted(loaded.model, str(loaded.path), total))
             intact = await asyncio.to_thread(intact_jobs, past, layout.store)
             works = await work_after_reuse(
                 reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
-                retry_failed=retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
+                retry_failed=o.retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
                 filename=settings.filename, parts=engine.config.parts,
                 price=settings.price_for(schema),
             )  # fmt: skip
             slots = settings.fixed_concurrency or AUTO_CEILING
-            shape = RunShape(total, settings.fixed_rpm or 0.0, window, slots, typical)
+            shape = RunShape(total, settings.fixed_rpm, window, slots, typical,
+                             settings.count_polls, sync)  # fmt: skip
             started = time.monotonic()
-            stream = status_stream or sys.stderr
             reporter = Reporter(
                 lambda: snapshot(
                     engine.stats,
@@ -241,16 +225,16 @@ async def run_manifest(
                     time.monotonic() - started,
                     settings.price_for(schema),
                 ),
-                mode=Reporter.choose(quiet, stream),
-                interval=status_interval,
-                stream=stream,
+                mode=Reporter.choose(o.quiet, o.status_stream),
+                interval=o.status_interval,
+                stream=o.status_stream,
             )
-            if watch is not None:  # `--serve`: the dashboard asks for these figures in this loop
-                watch(layout.root, layout.store, lambda: {**reporter.sample(), "budget_usd":
-                      settings.budget_usd, "retries": engine.stats.retries})  # fmt: skip
+            if o.watch is not None:  # `--serve`: the dashboard asks for these figures in this loop
+                o.watch(layout.root, layout.store, lambda: {**reporter.sample(), "budget_usd":
+                        settings.budget_usd, "retries": engine.stats.retries})  # fmt: skip
             watching = asyncio.create_task(reporter.run())
             try:
-                async with _signals(engine, handle_signals, grace) as signalled:
+                async with signals(engine, o.handle_signals, o.grace) as signalled:
                     await engine.run(works)
                     interrupted = signalled()
             finally:
@@ -262,7 +246,7 @@ async def run_manifest(
             server = emu.stats(detail=False) if emu is not None else None
         try:
             final = await asyncio.to_thread(finish_outputs, out_dir, owned(loaded.jobs(), shard))
-            exit_code = _exit_code(engine.stats, interrupted)
+            exit_code = _exit_code(engine.stats, interrupted, counts.failed)
             summary = final_summary(
                 engine.stats,
                 shape,
@@ -273,6 +257,11 @@ async def run_manifest(
                 exit_code=exit_code,
                 double_charged=double_charge_list(final),
             )
+            if new_folder and not any(j.state is not State.PENDING for j in final.jobs.values()):
+                # Nothing was accepted (a refused key, say): leave no folder that looks like a run.
+                written = not await asyncio.to_thread(remove_unused, layout)
+                return RunResult(engine.stats, out_dir, counts, interrupted, summary, server,
+                                 written)  # fmt: skip
             if shard is not None:
                 summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
                 summary["price_per_image"] = settings.price_for(schema)  # merge: jobs with no cost
@@ -307,49 +296,11 @@ def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> Pa
     return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file), root)
 
 
-def _exit_code(stats: RunStats, interrupted: bool) -> int:
+def _exit_code(stats: RunStats, interrupted: bool, failed_earlier: int) -> int:
+    """130 interrupted, 2 stopped, 1 failed jobs in the folder (this run's or left from an
+    earlier one: the folder is not complete until they are retried), else 0."""
     if interrupted:
         return EXIT_INTERRUPTED
     if stats.stop_reason is not None:
         return EXIT_STOPPED
-    return EXIT_FAILED if sum(stats.failed.values()) else EXIT_OK
-
-
-@contextlib.asynccontextmanager
-async def _signals(engine: Engine, enabled: bool, grace: float) -> AsyncIterator[Any]:
-    """First SIGINT/SIGTERM: stop submitting, let paid jobs finish for up to `grace` seconds.
-    Second (or the grace running out): exit at once. Every ledger append is durable when it
-    returns, so an exit at any point leaves a ledger the next run resumes from."""
-    seen = [0]
-    timers: list[asyncio.TimerHandle] = []
-    if not enabled:
-        yield lambda: False
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        seen[0] += 1
-        if seen[0] == 1:
-            engine.stop(
-                f"interrupted: finishing the jobs in flight for up to {grace:g} s "
-                "(press Ctrl-C again to quit now; run the same command to resume)"
-            )
-            timers.append(loop.call_later(grace, _exit_now))
-        else:
-            _exit_now()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-    try:
-        yield lambda: seen[0] > 0
-    finally:
-        for timer in timers:  # the run ended within its grace period: no late exit
-            timer.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
-def _exit_now() -> None:
-    sys.stderr.write("batchgen: stopped at once; run the same command to resume\n")
-    sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    return EXIT_FAILED if sum(stats.failed.values()) or failed_earlier else EXIT_OK

@@ -22,7 +22,8 @@ from typing import Any, Final
 
 import orjson
 
-from batchgen.core.lifecycle import State
+from batchgen.core.events import Event
+from batchgen.core.lifecycle import TRANSITIONS, State
 
 __all__ = ["BUCKET_SECONDS", "Board", "JobView"]
 
@@ -116,7 +117,7 @@ class Board:
             self.first_at = t if self.first_at is None else self.first_at
             self.last_at = t
         event = record.get("event")
-        if event == "run":
+        if event == Event.RUN:
             self.runs += 1
             manifest = record.get("manifest")
             self.manifest = manifest if isinstance(manifest, str) else self.manifest
@@ -129,6 +130,9 @@ class Board:
             job = self.jobs[job_id] = JobView()
             self.counts[job.state] += 1
         before = job.state
+        if event not in TRANSITIONS[before]:  # illegal here: replay calls it damage, a view
+            self.damaged += event in _JOB_EVENTS  # skips it; an event it does not know: ignored
+            return
         self._event(job_id, job, event, record, t)
         if job.state is not before:
             self.counts[before] -= 1
@@ -141,20 +145,20 @@ class Board:
     def _event(
         self, job_id: str, job: JobView, event: Any, record: dict[str, Any], t: float | None
     ) -> None:
-        if event == "intent":
+        if event == Event.INTENT:
             job.state, job.open_intent, job.intent_at = State.UNKNOWN, True, t
             job.attempts += 1
-        elif event == "submitted":
+        elif event == Event.SUBMITTED:
             job.state, job.open_intent, job.submitted_at = State.IN_FLIGHT, False, t
             job.request_id = _text(record.get("request_id")) or job.request_id
-        elif event == "unknown":
+        elif event == Event.UNKNOWN:
             job.state, job.open_intent = State.UNKNOWN, False
-        elif event == "expired":
+        elif event == Event.EXPIRED:
             job.state, job.open_intent = State.PENDING, False
-        elif event == "released":
+        elif event == Event.RELEASED:
             if job.open_intent:
                 job.state, job.open_intent = State.PENDING, False
-        elif event == "completed":
+        elif event == Event.COMPLETED:
             if job.state is State.COMPLETED:  # completed again (a re-download): one charge
                 self.spend -= _number(job.metrics.get("cost")) or 0.0
             self._finish(job_id, job, State.COMPLETED, record, t)
@@ -169,7 +173,7 @@ class Board:
                 self.done_buckets[int(t // BUCKET_SECONDS)] += 1
                 if job.submitted_at is not None:
                     self.latencies.append(max(0.0, t - job.submitted_at))
-        elif event == "failed":
+        elif event == Event.FAILED:
             self._finish(job_id, job, State.FAILED, record, t)
             job.kind = str(record.get("kind") or "unknown")
             job.error = f"{job.kind}: {record.get('error')}"
@@ -185,6 +189,9 @@ class Board:
         self.seq += 1
         job.seq = self.seq
         self.log.append((self.seq, job_id))
+
+
+_JOB_EVENTS: Final = frozenset(e.value for e in Event if e is not Event.RUN)
 
 
 def _rank(ordered: list[float], q: float) -> float | None:

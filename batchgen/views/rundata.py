@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from batchgen.core.events import Event
 from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, SUMMARY_NAME
 from batchgen.core.lifecycle import Replay, State, replay
 
@@ -124,8 +125,8 @@ def _rows(lines: Iterator[bytes], state: Replay) -> dict[str, dict[str, Any]]:
         if job is None or not isinstance(row, dict):
             continue
         event = record.get("event")
-        if (event == "completed" and number == job.completed_line) or (
-            event == "failed" and job.state is State.FAILED
+        if (event == Event.COMPLETED and number == job.completed_line) or (
+            event == Event.FAILED and job.state is State.FAILED
         ):
             rows[record["job"]] = row
     return rows

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from batchgen.core.folder import LEDGER_NAME
-from batchgen.core.lifecycle import Replay, State, replay
+from batchgen.core.lifecycle import TRANSITIONS, Replay, State, replay
 
 __all__ = [
     "EXIT_DAMAGED",
@@ -40,6 +40,13 @@ EXIT_MISSING: Final = 3  # no ledger in DIR (wrong folder, or no run yet)
 
 _TAIL_CHUNK: Final = 64 * 1024
 
+# The text form's order: outcomes first, then work left. Every state of the table, once.
+_SHOWN: Final = (State.COMPLETED, State.IN_FLIGHT, State.UNKNOWN, State.PENDING, State.FAILED)
+# Mid-run an UNKNOWN job is a submit on the wire; after a crash, one whose answer was lost.
+_LABELS: Final = {State.UNKNOWN: "submitting", State.IN_FLIGHT: "in flight"}
+_NOTES: Final = {State.UNKNOWN: "  (submit sent, answer not recorded yet)"}
+assert set(_SHOWN) == set(TRANSITIONS), "status must show every state of lifecycle.TRANSITIONS"
+
 
 @dataclass(frozen=True)
 class LedgerSnapshot:
@@ -48,6 +55,7 @@ class LedgerSnapshot:
     path: Path
     replay: Replay
     last_event_at: float | None  # `t` of the last complete record (epoch seconds)
+    planned: int | None = None  # jobs the last run set out to do (its `run` record), if known
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,17 @@ class Status:
     possible_double_charges: int = 0  # sum of recorded ambiguous submits over all jobs
     last_event_at: float | None = None
     torn: bool = False  # the last line is incomplete: a write in progress, or a crash
+    planned: int | None = None  # jobs of the last run's manifest (or shard): "N of TOTAL"
+
+    def by_state(self) -> dict[State, int]:
+        """The count of each state of `lifecycle.TRANSITIONS`."""
+        return {
+            State.PENDING: self.pending,
+            State.UNKNOWN: self.unknown,
+            State.IN_FLIGHT: self.in_flight,
+            State.COMPLETED: self.completed,
+            State.FAILED: self.failed,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` object: plain JSON types only, the time also as ISO 8601 UTC."""
@@ -85,6 +104,7 @@ class Status:
             "last_event_at": self.last_event_at,
             "last_event": _iso(self.last_event_at),
             "torn": self.torn,
+            "planned": self.planned,
         }
 
 
@@ -97,14 +117,34 @@ def read_ledger(folder: Path) -> LedgerSnapshot:
     and `lifecycle.LedgerDamage`.
     """
     path = folder / LEDGER_NAME
+    planned: list[int] = []
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        result = replay(_lines_upto(handle, size))
+        result = replay(_run_totals(_lines_upto(handle, size), planned))
         last = _last_event_time(handle, result.valid_bytes)
-    return LedgerSnapshot(path, result, last)
+    return LedgerSnapshot(path, result, last, planned[-1] if planned else None)
 
 
-def summarize(result: Replay, *, ledger: str = "", last_event_at: float | None = None) -> Status:
+def _run_totals(lines: Iterator[bytes], found: list[int]) -> Iterator[bytes]:
+    """Pass `lines` through, noting the `jobs` of each `run` record (one per run: cheap)."""
+    for raw in lines:
+        if b'"event":"run"' in raw:
+            try:
+                jobs = json.loads(raw).get("jobs")
+            except (ValueError, AttributeError):
+                jobs = None  # replay reports the damage
+            if isinstance(jobs, int) and not isinstance(jobs, bool):
+                found.append(jobs)
+        yield raw
+
+
+def summarize(
+    result: Replay,
+    *,
+    ledger: str = "",
+    last_event_at: float | None = None,
+    planned: int | None = None,
+) -> Status:
     """Count jobs by state; failed jobs also by kind (the part of `failure` before ': ')."""
     states: Counter[State] = Counter()
     kinds: Counter[str] = Counter()
@@ -128,6 +168,7 @@ def summarize(result: Replay, *, ledger: str = "", last_event_at: float | None =
         possible_double_charges=ambiguous,
         last_event_at=last_event_at,
         torn=result.torn,
+        planned=planned,
     )
 
 
@@ -137,17 +178,20 @@ def status_lines(status: Status) -> list[str]:
     failed = ""
     if status.failed_by_kind:
         failed = "  (" + ", ".join(f"{k} {n:,}" for k, n in status.failed_by_kind.items()) + ")"
+    of = f" of {status.planned:,}" if status.planned is not None else ""
+    width = max(width, len(f"{status.planned or 0:,}"))
+    counts = status.by_state()
     lines = [
         f"ledger: {status.ledger}",
-        f"{status.jobs:,} jobs, {status.runs:,} run(s), {status.events:,} events, "
+        f"{status.jobs:,}{of} jobs, {status.runs:,} run(s), {status.events:,} events, "
         f"last event {_iso(status.last_event_at) or 'never'}",
-        f"  completed  {status.completed:>{width},}",
-        f"  in flight  {status.in_flight:>{width},}",
-        f"  unknown    {status.unknown:>{width},}  (submit sent, outcome not recorded)",
-        f"  pending    {status.pending:>{width},}",
-        f"  failed     {status.failed:>{width},}{failed}",
-        f"possible double charges: {status.possible_double_charges:,}",
     ]
+    for state in _SHOWN:
+        note = failed if state is State.FAILED else _NOTES.get(state, "")
+        lines.append(f"  {_label(state):<10} {counts[state]:>{width},}{note}")
+    if status.planned is not None and status.planned > status.jobs:
+        lines.append(f"  not started {status.planned - status.jobs:>{width - 1},}")
+    lines.append(f"possible double charges: {status.possible_double_charges:,}")
     if status.torn:
         lines.append("note: the last line is incomplete (a write in progress, or a crash); ignored")
     return lines
@@ -182,6 +226,11 @@ def _last_event_time(handle: IO[bytes], end: int) -> float | None:
         return None  # replay accepted it, so this is unreachable short of a race; not worth a crash
     t = record.get("t") if isinstance(record, dict) else None
     return float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
+
+
+def _label(state: State) -> str:
+    """A state's name for people: its ledger value, unless that reads wrong to a person."""
+    return _LABELS.get(state, state.value)
 
 
 def _iso(epoch: float | None) -> str | None:
