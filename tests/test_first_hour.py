@@ -51,7 +51,7 @@ def _option_help(command: object, name: str) -> str:
 
 def test_run_help_shows_the_defaults_of_rpm_concurrency_expect_seconds():
     text = invoke("run", "--help")[1]
-    for option, default in (("--rpm", "5"), ("--concurrency", "4"), ("--expect-seconds", "28")):
+    for option, default in (("--rpm", "5"), ("--concurrency", "auto"), ("--expect-seconds", "28")):
         found = re.search(rf"^  {option} \S+\s+(.*?)(?=^  -)", text, re.MULTILINE | re.DOTALL)
         assert found is not None, text
         words = " ".join(found[1].split())

@@ -30,10 +30,13 @@ __all__ = [
 
 _DEFAULTS: Final = RunSettings()
 
-RPM_HELP: Final = "At most N submits (and polls, with --count-polls) in any one-minute window."
+RPM_HELP: Final = (
+    "At most N submits (and polls, with --count-polls) in any one-minute window, "
+    "or auto: learned from 429s, starting at the lowest plan's 5."
+)
 RUN_RPM_HELP: Final = f"{RPM_HELP} [default: the manifest's rpm, else {_DEFAULTS.rpm:g}]"
 CONCURRENCY_HELP: Final = (
-    "Jobs in flight at the server at once. "
+    "Jobs in flight at the server at once, or auto: rate x learned latency. "
     f"[default: the manifest's concurrency, else {_DEFAULTS.concurrency}]"
 )
 

@@ -12,20 +12,22 @@ from typing import Any
 
 import click
 
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.catalog import reuse_kwargs, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
+from batchgen.cli.limits import CONCURRENCY, RPM
 from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP, read_key
 from batchgen.cli.scale import scale_kwargs, scale_options
 from batchgen.cli.views import dashboard_beside, linger
 from batchgen.edges.client import DEFAULT_API_ROOT
+from batchgen.emulator.config import EmulatorConfig
 from batchgen.manifest.loader import load_manifest
 from batchgen.run.console import dry_run_lines, run_summary_lines
 from batchgen.run.resumeplan import plan_resume
 from batchgen.run.runner import (
     DEFAULT_GRACE,
     DEFAULT_STATUS_INTERVAL,
+    EMULATOR_MINUTE,
     MediaLimits,
     RunOptions,
     run_manifest,
@@ -44,8 +46,8 @@ __all__ = ["run"]
     show_default=True,
     help="API root; /v1 and /v2 are appended.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=CONCURRENCY, metavar="auto|N", help=CONCURRENCY_HELP)
+@click.option("--rpm", type=RPM, metavar="auto|N", help=RUN_RPM_HELP)
 @click.option("--count-polls", is_flag=True, default=None, help="Polls count against --rpm too.")
 @click.option(
     "--key-file",
@@ -99,8 +101,8 @@ def run(
     out: str | None,
     model: str | None,
     base_url: str,
-    concurrency: int | None,
-    rpm: float | None,
+    concurrency: int | str | None,
+    rpm: float | str | None,
     count_polls: bool | None,
     key_file: Path | None,
     emulator: bool,
@@ -141,7 +143,8 @@ def run(
     with _exit_on_errors():
         scaling = {**reuse_kwargs(scale), **scale_kwargs(**scale)}
     if dry_run:
-        _dry_run(manifest, model, out, overrides, retry_failed, scaling)
+        latency = expect_seconds or (EmulatorConfig().latency if emulator else None)
+        _dry_run(manifest, model, out, overrides, retry_failed, scaling, latency, emulator)
         return
     beside = dashboard_beside(serve_port)
     with _exit_on_errors():
@@ -179,13 +182,17 @@ def _dry_run(
     overrides: dict[str, Any],
     retry_failed: bool,
     scaling: dict[str, Any],
+    latency: float | None = None,
+    emulator: bool = False,
 ) -> None:
-    """Everything up to the first request: validation, the resume plan, cost and time."""
+    """Everything up to the first request: validation, the resume plan, cost and time (against
+    the emulator: its latency, and its minute of `EMULATOR_MINUTE` seconds)."""
     with _exit_on_errors():
         loaded = load_manifest(manifest, model=model, overrides=overrides)
         scan = loaded.scan(sample=0)
         if not scan.ok:
             _report_invalid(scan.problems, scan.total_problems, checked=scan.count)
         plan = plan_resume(loaded, out, retry_failed=retry_failed, **scaling)
-    for line in dry_run_lines(loaded, plan):
+    window = EMULATOR_MINUTE if emulator else 60.0
+    for line in dry_run_lines(loaded, plan, latency_seconds=latency, window=window):
         click.echo(line)

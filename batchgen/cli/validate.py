@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-# The commands' bodies call these by their old private names (they moved here unchanged).
 from batchgen.cli.catalog import reuse_kwargs, reuse_lines, reuse_options
 from batchgen.cli.exits import exit_on_errors as _exit_on_errors
 from batchgen.cli.exits import report_invalid as _report_invalid
+from batchgen.cli.limits import CONCURRENCY, RPM
 from batchgen.cli.options import CONCURRENCY_HELP, RUN_RPM_HELP
 from batchgen.core.errors import ManifestError
 from batchgen.manifest.loader import load_manifest
@@ -25,8 +25,8 @@ __all__ = ["validate"]
 @click.option("--model", help="Model for jobs that do not name one (default: qwen-image).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Refuse to expand past this many.")
 @click.option("--price-per-image", type=click.FloatRange(min=0), help="USD, for the estimate.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N", help=RUN_RPM_HELP)
-@click.option("--concurrency", type=click.IntRange(min=1), metavar="N", help=CONCURRENCY_HELP)
+@click.option("--rpm", type=RPM, metavar="auto|N", help=RUN_RPM_HELP)
+@click.option("--concurrency", type=CONCURRENCY, metavar="auto|N", help=CONCURRENCY_HELP)
 @click.option(
     "--show",
     type=click.IntRange(min=0),
@@ -40,8 +40,8 @@ def validate(
     model: str | None,
     max_jobs: int | None,
     price_per_image: float | None,
-    rpm: float | None,
-    concurrency: int | None,
+    rpm: float | str | None,
+    concurrency: int | str | None,
     show: int,
     **reuse: Any,
 ) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "FolderEvent",
     "Intent",
     "LedgerRecord",
+    "RateLearned",
     "Released",
     "RunStarted",
     "Submitted",
@@ -52,6 +53,7 @@ class FolderEvent(StrEnum):
     whose members are the transition table's (a job event or `run`)."""
 
     UPLOADED = "uploaded"  # an input file is stored on the upload host
+    RATE = "rate"  # the rate limit `--rpm auto` learned
 
 
 class FailureKind(StrEnum):
@@ -166,8 +168,25 @@ class Uploaded:
     host: str
 
 
+@dataclass(frozen=True, slots=True)
+class RateLearned:
+    """What `--rpm auto` found the server allows (requests a window): a resume starts there."""
+
+    EVENT: ClassVar[FolderEvent] = FolderEvent.RATE
+    rpm: float
+
+
 LedgerRecord = (
-    RunStarted | Intent | Submitted | Unknown | Expired | Completed | Failed | Released | Uploaded
+    RunStarted
+    | Intent
+    | Submitted
+    | Unknown
+    | Expired
+    | Completed
+    | Failed
+    | Released
+    | Uploaded
+    | RateLearned
 )
 
 _NAMES: dict[type, tuple[str, ...]] = {
@@ -182,6 +201,7 @@ _NAMES: dict[type, tuple[str, ...]] = {
         Failed,
         Released,
         Uploaded,
+        RateLearned,
     )
 }
 

@@ -137,6 +137,7 @@ class Replay:
     torn: bool = False  # the last line was cut short (by a crash) and is ignored
     # Uploaded inputs by upload host: host -> {sha256: URL}; a URL is good on its host only.
     uploads: dict[str, dict[str, str]] = field(default_factory=dict)
+    rate: float | None = None  # the rate limit `--rpm auto` learned (last `rate` record)
 
 
 def replay(lines: Iterable[bytes]) -> Replay:
@@ -186,6 +187,10 @@ def replay(lines: Iterable[bytes]) -> Replay:
             if (upload := upload_of(record)) is None:
                 raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
             result.uploads.setdefault(upload[0], {})[upload[1]] = upload[2]
+        elif event == FolderEvent.RATE:
+            rpm = record.get("rpm")
+            if type(rpm) in (int, float) and rpm > 0:
+                result.rate = float(rpm)
         else:
             job_id = record.get("job")
             if type(job_id) is not str:

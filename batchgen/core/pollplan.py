@@ -14,7 +14,16 @@ bisected until the plan fits the budget. A mean-and-spread model cannot do this:
 Jobs slower than every sample fall back to geometrically growing intervals (stragglers, or a
 queue that suddenly grew); their latencies then move the plan.
 
-Pure: no clock, no I/O; the caller passes elapsed times.
+Fast servers seen fast: until real figures come, the plan rests on the model's typical latency,
+which may be wrong by orders of magnitude (an emulator, a warm cache). So the first few jobs of
+a run also poll early, on a short probe schedule (`PROBE_FRACTIONS` of the prior's first poll,
+`PROBE_JOBS` jobs: a handful of extra polls per run, not per job), and a first finished job that
+contradicts the prior (outside half its low to twice its high) drops the prior at once: the plan
+is refitted on every sample until there are `_MIN_SAMPLES` of them. `version` moves with each
+new plan, so a caller can wake jobs sleeping on an outdated one.
+
+The plan also tells the in-flight cap what a job costs in time (`latency_high`, `poll_delay`:
+`core.littles`). Pure: no clock, no I/O; the caller passes elapsed times.
 """
 
 from __future__ import annotations
@@ -24,10 +33,13 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-__all__ = ["PollPlanner", "completion_time", "plan_polls"]
+__all__ = ["PROBE_JOBS", "PollPlanner", "completion_time", "mean_delay", "plan_polls"]
 
 _GRID = 24  # candidate poll times: quantiles k/_GRID of the samples
 _MIN_SAMPLES = 8  # below this, plan on the model's typical latency
+PROBE_JOBS = 2  # jobs of a run, while nothing has finished, that also poll early
+PROBE_FRACTIONS = (1 / 64, 1 / 16, 1 / 4)  # of the prior's first poll: the probe schedule
+_HIGH = 0.9  # quantile of the samples that stands for "a slow job" in the in-flight cap
 
 
 def plan_polls(samples: Sequence[float], polls_per_job: float) -> tuple[float, ...]:
@@ -51,6 +63,19 @@ def plan_polls(samples: Sequence[float], polls_per_job: float) -> tuple[float, .
         else:
             low = lam
     return best[0]
+
+
+def mean_delay(plan: Sequence[float], samples: Sequence[float]) -> float:
+    """Mean seconds between a sampled job finishing and the plan's poll that sees it (past the
+    plan: a tenth of its last time, the first straggler step)."""
+    xs = [x for x in samples if math.isfinite(x) and x >= 0]
+    if not plan or not xs:
+        return 0.0
+    total = 0.0
+    for x in xs:
+        k = bisect.bisect_left(plan, x)
+        total += plan[k] - x if k < len(plan) else 0.1 * plan[-1]
+    return total / len(xs)
 
 
 class _Problem:
@@ -115,9 +140,33 @@ class PollPlanner:
         self.refit_every = refit_every
         self.samples: deque[float] = deque(maxlen=window)
         self.observed = 0
+        self.version = 0  # moves with every new plan
+        self.probes_left = PROBE_JOBS
         # Before real figures: latencies spread evenly over typical ± 25 %.
         self._prior = [typical_seconds * (0.75 + 0.5 * i / 15) for i in range(16)]
+        self._prior_dropped = False
         self.plan = plan_polls(self._prior, polls_per_job)
+        self._fitted_on: Sequence[float] = self._prior
+
+    @property
+    def settled(self) -> bool:
+        """The plan rests on enough real samples to move only slowly from now on."""
+        return self.observed >= _MIN_SAMPLES
+
+    def probe(self) -> tuple[float, ...]:
+        """Early poll times for a new job (seconds after submit): the probe schedule while no
+        job has finished and the run's probes are not used up, else ()."""
+        if self.observed or self.probes_left <= 0 or not self.plan:
+            return ()
+        self.probes_left -= 1
+        return tuple(self.plan[0] * f for f in PROBE_FRACTIONS)
+
+    def seed(self, latencies: Sequence[float]) -> None:
+        """Start from latencies an earlier run learned (a resume): as if observed now."""
+        for latency in latencies:
+            self.observe(latency)
+        if self.samples:
+            self._refit()
 
     def observe(self, latency: float) -> None:
         """Learn one job's submit-to-completion time."""
@@ -125,10 +174,29 @@ class PollPlanner:
             return
         self.samples.append(latency)
         self.observed += 1
-        if self.observed == _MIN_SAMPLES or (
-            self.observed > _MIN_SAMPLES and self.observed % self.refit_every == 0
+        if not self.settled and not self._prior_dropped:
+            low, high = self._prior[0], self._prior[-1]
+            self._prior_dropped = latency < low / 2 or latency > high * 2
+        if (
+            self.observed == _MIN_SAMPLES
+            or (self._prior_dropped and self.observed < _MIN_SAMPLES)
+            or (self.observed > _MIN_SAMPLES and self.observed % self.refit_every == 0)
         ):
-            self.plan = plan_polls(self.samples, self.polls_per_job)
+            self._refit()
+
+    def _refit(self) -> None:
+        self.plan = plan_polls(self.samples, self.polls_per_job)
+        self._fitted_on = tuple(self.samples)
+        self.version += 1
+
+    def latency_high(self) -> float:
+        """A slow job's latency (the 90th percentile of what the plan rests on)."""
+        xs = sorted(self._fitted_on)
+        return xs[min(len(xs) - 1, int(_HIGH * len(xs)))] if xs else 0.0
+
+    def poll_delay(self) -> float:
+        """Mean seconds a finished job waits for the plan's poll that sees it."""
+        return mean_delay(self.plan, self._fitted_on)
 
     def observe_between(self, low: float, high: float) -> None:
         """Learn a job known only to have finished between two polls (no server timing).

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchgen.core.sketch import LatencySketch
+
 __all__ = ["EXAMPLES_PER_KIND", "RunStats", "percentile"]
 
 EXAMPLES_PER_KIND = 3
@@ -27,6 +29,7 @@ class RunStats:
     calls: Counter[str] = field(default_factory=Counter)  # submit, poll, result, download
     retries: int = 0
     rate_limited: int = 0
+    rate_limited_probing: int = 0  # of those, met while `--rpm auto` widened the rate
     resubmits: int = 0  # the server forgot a request (expired): paid again
     released: int = 0  # left unfinished because the run stopped (a rerun picks them up)
     reattached: int = 0  # requests paid for by an earlier run, polled instead of resubmitted
@@ -40,9 +43,9 @@ class RunStats:
     spend: float = 0.0  # USD of completed jobs (the server's metrics.cost, else the set price)
     remaining_credits: float | None = None  # the latest balance the server reported
     examples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # kind -> a few
-    # Seconds per completed job; arrays of doubles keep a million samples in 8 MB each.
-    latency: dict[str, array[float]] = field(
-        default_factory=lambda: {k: array("d") for k in ("queue", "inference", "total")}
+    # Seconds per completed job, in fixed memory (exact while few: `core.sketch`).
+    latency: dict[str, LatencySketch] = field(
+        default_factory=lambda: {k: LatencySketch() for k in ("queue", "inference", "total")}
     )
     started: float = field(default_factory=time.monotonic)
 
@@ -78,8 +81,10 @@ class RunStats:
         return api / self.finished if self.finished else 0.0
 
 
-def percentile(samples: array[float] | list[float], q: float) -> float | None:
+def percentile(samples: LatencySketch | array[float] | list[float], q: float) -> float | None:
     """The q-th percentile (0-100, nearest rank) of `samples`, or None when there are none."""
+    if isinstance(samples, LatencySketch):
+        return samples.quantile(q)
     if not samples:
         return None
     ordered = sorted(samples)

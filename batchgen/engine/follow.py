@@ -2,12 +2,18 @@
 
 Polling is the bulk of a run's calls, and its rules (first poll near the expected completion,
 learn the latency from finished jobs, ask the result URL directly while it answers pending jobs,
-fall back to the status URL when it does not) are one concern of their own. The engine only
+fall back to the status URL when it does not) are one concern of their own. While the plan is
+young (`PollPlanner.settled`), the first jobs also poll on the planner's probe schedule, and a
+new plan wakes every job sleeping on the old one: a server far faster than the model's typical
+latency is seen after its first job, not after 28 s. Each new plan also resizes the in-flight cap
+(`--concurrency auto`: rate x latency). The engine only
 asks `follow` for the final answer; failures go through the one retry primitive (`retry`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Protocol
 
 from batchgen.core.errors import ApiError, TransportError
@@ -39,6 +45,8 @@ class Follower:
         self.schedule = schedule
         self.retention = retention
         self.result_answers_pending = True  # until the result URL proves otherwise
+        self._replanned = asyncio.Event()  # set (and replaced) when the plan changes
+        kit.throttle.fit_concurrency(schedule.latency_high(), schedule.poll_delay())
 
     async def follow(self, job: Job, request: Submitted, age: float = 0.0) -> Poll | None:
         """Poll until final; None when the server forgot the request (resubmit it).
@@ -47,8 +55,9 @@ class Follower:
         """
         clock = self.clock
         submitted = clock.now() - age
-        await clock.sleep(self.schedule.delay(0, age))
-        polls = 0
+        probes = list(self.schedule.probe()) if age == 0.0 else []
+        polls = 0  # polls on the plan (probe polls are not)
+        probing = await self._until_due(polls, submitted, probes)
         pending_at = 0.0  # seconds after submit of the last poll that found the job running
         tries = Tries(job, "poll", request=request)  # retries are bounded per run of errors
         status_only = False  # this request's result URL answered 404: use its status URL
@@ -73,7 +82,8 @@ class Follower:
                 await self.retry.failed(tries, failure)
                 continue
             tries.streak.reset()  # an answer ends the streak: bounds apply per streak
-            polls += 1
+            if not probing:  # probe polls are extra: the plan's count goes on without them
+                polls += 1
             elapsed = clock.now() - submitted
             if poll.state == "COMPLETED":
                 self._learn(poll, elapsed, pending_at, resumed=age > 0)
@@ -83,7 +93,41 @@ class Follower:
             if poll.state == "FAILED":
                 return poll
             pending_at = elapsed
-            await clock.sleep(self.schedule.delay(polls, clock.now() - submitted))
+            probing = await self._until_due(polls, submitted, probes)
+
+    async def _until_due(self, polls: int, submitted: float, probes: list[float]) -> bool:
+        """Sleep until the next poll: the plan's, or an earlier probe time (then True, and that
+        probe is used); while the plan is young, a new plan cuts the sleep short and the time is
+        worked out again."""
+        while True:
+            elapsed = self.clock.now() - submitted
+            while probes and probes[0] <= elapsed:
+                probes.pop(0)  # passed while this job waited for a token or a slot
+            wait = self.schedule.delay(polls, elapsed)
+            probe = bool(probes) and probes[0] - elapsed < wait
+            if probe:
+                wait = probes[0] - elapsed
+            if self.schedule.settled:
+                await self.clock.sleep(wait)
+            elif not await self._nap(wait):
+                continue
+            if probe:
+                probes.pop(0)
+            return probe
+
+    async def _nap(self, seconds: float) -> bool:
+        """Sleep `seconds`; False if a new plan came first."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._replanned.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        return sleeper.done() and not sleeper.cancelled()
 
     def _pending_unknown(self, exc: ApiError, submitted: float) -> bool:
         """A refusal of a young request's result URL that may only mean "still pending"."""
@@ -94,11 +138,16 @@ class Follower:
         """Feed the poll plan: the server's timing if it gives one, else the interval between
         the last poll that saw the job running and the one that saw it done (a resumed job's
         interval includes the downtime: not learned)."""
+        schedule, version = self.schedule, self.schedule.version
         exact = completion_time(poll.metrics, elapsed)
         if exact is not None:
-            self.schedule.observe(exact)
+            schedule.observe(exact)
         elif not resumed:
-            self.schedule.observe_between(pending_at, elapsed)
+            schedule.observe_between(pending_at, elapsed)
+        if schedule.version != version:
+            self.throttle.fit_concurrency(schedule.latency_high(), schedule.poll_delay())
+            self._replanned.set()
+            self._replanned = asyncio.Event()
 
     async def _result(self, job: Job, request: Submitted) -> Poll:
         """Fetch the final body of a job the status URL reported COMPLETED."""

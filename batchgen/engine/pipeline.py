@@ -30,7 +30,7 @@ from batchgen.core.budget import Reservations, unaffordable
 from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, LedgerError, TransportError
-from batchgen.core.events import FailureKind, Intent
+from batchgen.core.events import FailureKind, Intent, RateLearned
 from batchgen.core.inputs import sent_params
 from batchgen.core.jobs import Job
 from batchgen.core.policy import (
@@ -80,7 +80,7 @@ class Api(Protocol):
 @dataclass(frozen=True)
 class EngineConfig:
     out_dir: Path
-    concurrency: int = 4
+    concurrency: int | None = 4  # None: auto, rate x learned latency (`core.littles`)
     rpm: float | None = None
     window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
     outage: OutagePolicy = field(default_factory=OutagePolicy)  # when the server is down
@@ -99,6 +99,9 @@ class EngineConfig:
     store: Store | None = None  # where images go (None: the folder `out_dir`)
     upload_root: str | None = None  # where local inputs are uploaded (edges/uploads.py)
     uploaded: Mapping[str, str] = field(default_factory=dict)  # sha256 -> URL, from the ledger
+    known_latencies: tuple[float, ...] = ()  # learned by earlier runs (a resume starts there)
+    rpm_auto: bool = False  # learn the rate limit (`ratecontrol`), from `rpm_start` if known
+    rpm_start: float | None = None
 
 
 class Engine:
@@ -118,8 +121,12 @@ class Engine:
             outage=config.outage,
             on_outage=self.stop,
             clock=self.clock,
+            typical_seconds=config.typical_seconds,
+            rpm_auto=config.rpm_auto,
+            rpm_start=config.rpm_start,
         )
         self.schedule = PollPlanner(config.typical_seconds)
+        self.schedule.seed(config.known_latencies)
         self._writers = asyncio.Semaphore(config.writers)
         self._stopped = asyncio.Event()
         # Accepted jobs whose cost is not counted yet, and when each was accepted.
@@ -167,6 +174,10 @@ class Engine:
             except* LedgerError as failed:
                 # Without a durable ledger nothing may be submitted: stop everything, say why.
                 raise failed.exceptions[0] from None
+        rates = self.throttle.rates
+        self.stats.rate_limited_probing = rates.probe_refusals
+        if rates.auto and rates.known is not None:  # the learned rate: a resume starts there
+            await self.ledger.append(RateLearned(round(rates.known, 3)))
         return self.stats
 
     # -- one job ----------------------------------------------------------------------------------

@@ -8,6 +8,13 @@
   window it climbs back (x1.1 per window) towards the configured limit. Without a configured
   limit, the first such drop starts from the rate actually achieved. A 429 without a reset time
   costs the refused request its next token when paced; unpaced, a second of the window's minute.
+* Auto (`--rpm auto`, the plan's limit unknown): start at the lowest documented rate
+  (`AUTO_START`, the Free plan's 5/min) and double it after each quiet window (slow start) until
+  the first 429; then settle just under what the server accepted in the window that refused us
+  (`AUTO_BACKOFF` of it), pausing until the reset time it gave, and from there add one request
+  per quiet window up to that accepted rate (`known`), never past it (additive increase,
+  multiplicative decrease). 429s within a window of a rise are counted apart
+  (`probe_refusals`): they are the price of learning the limit, not a fault.
 * Spacing: a submit waits for its ledger fsync between its token and the wire; a second pacer at
   the same rate (`space`) spaces those sends again (group commit releases them in batches).
 """
@@ -18,6 +25,7 @@ from collections import deque
 from typing import Final
 
 from batchgen.core.clock import Clock, Pacer
+from batchgen.core.littles import AUTO_START_RPM
 
 __all__ = ["RateControl"]
 
@@ -26,14 +34,30 @@ DECREASE: Final = 0.75
 INCREASE: Final = 1.1
 QUIET: Final = 1.0  # windows without a rate change before the rate rises again
 CONGESTION: Final = 0.25  # share of 429s among a window's requests that means "over the limit"
+AUTO_START: Final = AUTO_START_RPM  # requests a minute: Segmind's lowest documented plan
+AUTO_BACKOFF: Final = 0.95  # of the accepted rate, after a 429 in auto mode
 
 
 class RateControl:
-    def __init__(self, rpm: int | None, window: float, clock: Clock) -> None:
-        self.ceiling = float(rpm) if rpm else None  # the user's limit, never exceeded
+    def __init__(
+        self,
+        rpm: float | None,
+        window: float,
+        clock: Clock,
+        *,
+        auto: bool = False,
+        start: float | None = None,
+    ) -> None:
+        self.auto = auto
+        self.ceiling = None if auto else (float(rpm) if rpm else None)  # never exceeded
         self.window = window
         self.clock = clock
-        self.rate: float | None = self.ceiling  # current requests per window
+        # current requests per window; auto: from a rate a past run learned, else the lowest
+        self.rate: float | None = (start or AUTO_START) if auto else self.ceiling
+        self.widening = auto and start is None  # slow start until the first 429
+        self.probe_refusals = 0  # 429s met while widening (auto)
+        self.known: float | None = start if auto else None  # auto: the rate the server allowed
+        self._last_raise = -float("inf")
         self.limiter = self._pacer()
         self.spacer = self._pacer()  # re-spaces counted sends just before the wire
         self.pause_until = 0.0
@@ -72,6 +96,8 @@ class RateControl:
             wait = self.window / self.rate if self.rate else self.window / 60
         if not counted:
             return wait
+        if self.auto:
+            return self._auto_refused(now, wait, told)
         if told or self.limiter is None:
             # Everyone waits for a reset time the server gave. Without one, a paced run's next
             # token is wait enough (pausing all would cost a token per 429, the chaos soak's
@@ -86,14 +112,43 @@ class RateControl:
             self._set_rate(max(1.0, (self.rate or achieved) * DECREASE), now)
         return wait
 
+    def _auto_refused(self, now: float, wait: float, told: bool) -> float:
+        """Auto: a 429 says where the limit is. Settle just under what the server accepted in
+        the last window (at most once a window: the requests already paced at the old rate
+        are refused too), and wait for the reset time."""
+        self.pause_until = max(self.pause_until, now + wait) if told else self.pause_until
+        if self.widening or now - self._last_raise < self.window:
+            self.probe_refusals += 1
+        self._refused.append(now)
+        _trim(self._refused, now - self.window)
+        _trim(self._recent, now - self.window)
+        if now - self._last_change < self.window / 2 and not self.widening:
+            return wait
+        accepted = max(1.0, float(len(self._recent) - len(self._refused)))
+        self.known = accepted
+        self.widening = False
+        self._set_rate(max(1.0, min(self.rate or accepted, accepted) * AUTO_BACKOFF), now)
+        return wait
+
     def _maybe_raise(self, now: float) -> None:
-        """After a quiet window, climb back towards the configured limit (or without bound)."""
+        """After a quiet window, climb back towards the configured limit (or without bound);
+        auto: double while widening, else one more request a window."""
         if self.rate is None or now - self._last_change < QUIET * self.window:
+            return
+        if self.auto:
+            if self.widening:
+                self._raise(self.rate * 2, now)
+            elif self.known is not None and self.rate < self.known:
+                self._raise(min(self.known, self.rate + 1), now)
             return
         if self.ceiling is not None and self.rate >= self.ceiling:
             return
         raised = self.rate * INCREASE
         self._set_rate(raised if self.ceiling is None else min(self.ceiling, raised), now)
+
+    def _raise(self, rate: float, now: float) -> None:
+        self._last_raise = now
+        self._set_rate(rate, now)
 
     def _set_rate(self, rate: float, now: float) -> None:
         self.rate = rate

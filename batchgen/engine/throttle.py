@@ -1,6 +1,8 @@
 """The throttle: what every API call passes before the wire, composed of three small parts.
 
-* `admission` — in-flight slots and the probe gate (taken before a job's task exists);
+* `admission` — in-flight slots and the probe gate (taken before a job's task exists); with
+  `concurrency=None` (auto) the slots follow the rate x the learned latency (`fit_concurrency`,
+  `core.littles`), up to `ceiling`;
 * `ratecontrol` — the pace of counted requests, 429 pauses and the adaptive rate;
 * `outage` — the gate over `core.circuit`: one probe at a time while the server is down.
 
@@ -18,6 +20,7 @@ from typing import TypeVar
 from batchgen.core.circuit import Circuit, OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.littles import AUTO_CEILING, HEADROOM, in_flight_cap
 from batchgen.engine.admission import Admission
 from batchgen.engine.outage import OutageGate
 from batchgen.engine.ratecontrol import RateControl
@@ -25,12 +28,13 @@ from batchgen.engine.ratecontrol import RateControl
 __all__ = ["Throttle"]
 
 T = TypeVar("T")
+POLLS_PER_JOB = 1.5  # counted polls a job costs, for the cap when polls take rate tokens
 
 
 class Throttle:
     def __init__(
         self,
-        concurrency: int,
+        concurrency: int | None,
         rpm: int | None = None,
         *,
         window: float = 60.0,
@@ -39,17 +43,45 @@ class Throttle:
         outage: OutagePolicy | None = None,
         on_outage: Callable[[str], None] | None = None,
         clock: Clock | None = None,
+        ceiling: int = AUTO_CEILING,
+        typical_seconds: float = 28.0,
+        rpm_auto: bool = False,
+        rpm_start: float | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.count_polls = count_polls
-        self.admission = Admission(concurrency, probe=probe)
-        self.rates = RateControl(rpm, window, self.clock)
+        self.auto = concurrency is None
+        self.ceiling = ceiling
+        self.rates = RateControl(rpm, window, self.clock, auto=rpm_auto, start=rpm_start)
+        self._held = (typical_seconds * HEADROOM, 0.0)  # latency high, poll delay: the prior
+        self.admission = Admission(concurrency or self._fitted(), probe=probe)
         self.gate = OutageGate(outage, self.clock, on_outage)
         self.acquire_slot = self.admission.acquire_slot
         self.release_slot = self.admission.release_slot
         self.probe_result = self.admission.probe_result
         self.on_rate_limited = self.rates.on_rate_limited
         self.outage_over = self.gate.outage_over
+
+    def fit_concurrency(
+        self, latency_high: float | None = None, poll_delay: float | None = None
+    ) -> None:
+        """Auto concurrency: resize the slots for the current rate and the latest latency
+        figures (the poll plan's); an explicit concurrency never moves."""
+        high, delay = self._held
+        self._held = (
+            high if latency_high is None else latency_high,
+            delay if poll_delay is None else poll_delay,
+        )
+        if self.auto:
+            self.admission.resize(self._fitted())
+
+    def _fitted(self) -> int:
+        rate = self.rates.rate
+        if rate is None:
+            return self.ceiling
+        per_job = 1.0 + (POLLS_PER_JOB if self.count_polls else 0.0)
+        jobs_per_second = rate / self.rates.window / per_job
+        return in_flight_cap(jobs_per_second, *self._held, ceiling=self.ceiling)
 
     @property
     def circuit(self) -> Circuit:
@@ -87,7 +119,10 @@ class Throttle:
                 continue  # the server went down while we waited: queue for a probe turn
             if self.clock.now() >= rates.pause_until:  # no 429 arrived while we waited
                 break
+        before = rates.rate
         rates.sent(self.clock.now())
+        if rates.rate != before:
+            self.fit_concurrency()
 
     async def submit(self, call: Awaitable[T]) -> T:
         """Send a submit (its token already taken): re-spaced, then watched.

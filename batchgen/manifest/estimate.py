@@ -1,9 +1,10 @@
 """Cost and duration estimates shown before a run, so nobody starts a $6,000 job by accident.
 
 Duration is the slower of two ceilings: the in-flight cap (`concurrency` jobs, each taking about
-the model's typical latency) and the rate limit (`rpm` requests a minute, where a job costs one
-submit plus, if polls count against the limit, about `POLLS_PER_JOB` status polls, the poller's
-target). The last job's own latency is added once.
+the model's typical latency; with `auto`, the cap Little's law gives for the rate, see
+`core.littles`) and the rate limit (`rpm` requests a minute, where a job costs one submit plus, if
+polls count against the limit, about `POLLS_PER_JOB` status polls, the poller's target). The last
+job's own latency is added once. `limits` says which of the two binds and what would lift it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from batchgen.core.littles import Limits, limits
 from batchgen.manifest.settings import RunSettings
 from batchgen.models.registry import UNKNOWN_MODEL_SECONDS, ModelSchema
 
@@ -29,19 +31,32 @@ class Estimate:
     seconds: float
     jobs_per_minute: float
     latency_seconds: float
+    limits: Limits
 
 
-def estimate(jobs: int, settings: RunSettings, schema: ModelSchema | None) -> Estimate:
-    """Estimate `jobs` images at `settings`' rate limit and concurrency."""
-    latency = schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
+def estimate(
+    jobs: int,
+    settings: RunSettings,
+    schema: ModelSchema | None,
+    *,
+    latency_seconds: float | None = None,
+    window: float = 60.0,
+) -> Estimate:
+    """Estimate `jobs` images at `settings`' rate limit and concurrency; `latency_seconds`
+    overrides the model's typical latency (the emulator's, or `--expect-seconds`);
+    `window`: the seconds a rate-limit minute lasts (1 against the time-scaled emulator)."""
+    latency = latency_seconds
+    if latency is None:
+        latency = schema.typical_seconds if schema is not None else UNKNOWN_MODEL_SECONDS
     requests_per_job = 1.0 + (POLLS_PER_JOB if settings.count_polls else 0.0)
-    by_concurrency = settings.concurrency * 60.0 / latency
-    by_rate = settings.rpm / requests_per_job
-    per_minute = min(by_concurrency, by_rate)
+    pace = limits(
+        settings.planned_rpm, requests_per_job, latency, settings.fixed_concurrency, window=window
+    )
+    per_minute = pace.per_minute
     seconds = 0.0 if jobs == 0 else jobs / per_minute * 60.0 + latency
     price = settings.price_for(schema)
     cost = None if price is None else round(jobs * price, 2)
-    return Estimate(jobs, price, cost, seconds, per_minute, latency)
+    return Estimate(jobs, price, cost, seconds, per_minute, latency, pace)
 
 
 def format_duration(seconds: float) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from batchgen.core.errors import BatchgenError
 from batchgen.core.jobs import DEFAULT_NAME_TEMPLATE, name_template_problem
+from batchgen.core.littles import AUTO_START_RPM
 from batchgen.models.registry import ModelSchema
 
 __all__ = [
@@ -38,8 +39,8 @@ class RunSettings:
     """How to run a manifest. Defaults are safe for Segmind's Free plan (5 requests/minute)."""
 
     output: str = "out"
-    concurrency: int = 4
-    rpm: float = 5
+    concurrency: int | str = "auto"  # "auto": rate x learned latency (`core.littles`)
+    rpm: float | str = 5  # "auto": learn the plan's limit from 429s (`engine.ratecontrol`)
     count_polls: bool = False  # do status polls count against `rpm`? (undocumented: see docs)
     budget_usd: float | None = None  # stop submitting once this much would be spent
     price_per_image: float | None = None  # None: the model's published price
@@ -47,6 +48,21 @@ class RunSettings:
     filename: str = DEFAULT_NAME_TEMPLATE
     mode: str = "queue"  # "queue": v2 submit + poll; "sync": one blocking v1 call per job
     folder_size: int = 10_000  # runs with more jobs put images in data/NNNNN/ of this many
+
+    @property
+    def fixed_rpm(self) -> float | None:
+        """The rate limit the user set, or None for auto."""
+        return None if isinstance(self.rpm, str) else self.rpm
+
+    @property
+    def planned_rpm(self) -> float:
+        """The rate to plan on: the set one, or auto's starting rate (the lowest plan's)."""
+        return AUTO_START_RPM if isinstance(self.rpm, str) else self.rpm
+
+    @property
+    def fixed_concurrency(self) -> int | None:
+        """The in-flight cap the user set, or None for auto."""
+        return self.concurrency if isinstance(self.concurrency, int) else None
 
     def price_for(self, schema: ModelSchema | None) -> float | None:
         """Price per image for estimates: the setting, else the model's, else unknown."""
@@ -65,8 +81,14 @@ def _int(x: Any) -> bool:
 
 _RULES: Final[dict[str, tuple[Callable[[Any], bool], str]]] = {
     "output": (lambda x: isinstance(x, str) and bool(x.strip()), "a non-empty folder path"),
-    "concurrency": (lambda x: _int(x) and 1 <= x <= 10_000, "an integer from 1 to 10000"),
-    "rpm": (lambda x: _number(x) and x > 0, "a number > 0 (requests per minute)"),
+    "concurrency": (
+        lambda x: x == "auto" or (_int(x) and 1 <= x <= 10_000),
+        "'auto' or an integer from 1 to 10000",
+    ),
+    "rpm": (
+        lambda x: x == "auto" or (_number(x) and x > 0),
+        "'auto' or a number > 0 (requests per minute)",
+    ),
     "count_polls": (lambda x: isinstance(x, bool), "true or false"),
     "budget_usd": (lambda x: x is None or (_number(x) and x >= 0), "a number >= 0 (dollars)"),
     "price_per_image": (lambda x: x is None or (_number(x) and x >= 0), "a number >= 0"),

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 from batchgen.core.jobs import Job
-from batchgen.manifest.estimate import estimate, format_duration
+from batchgen.manifest.estimate import Estimate, estimate, format_duration
 from batchgen.manifest.loader import Manifest, Scan
 from batchgen.run.runner import RunResult
 
@@ -35,15 +35,40 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
             f"estimated cost: ${est.cost_usd:,.2f} ({scan.count:,} x ${est.price_per_image:.3f})"
         )
     polls = "polls count against the limit" if s.count_polls else "polls not counted"
+    rpm = f"{s.rpm:g}" if s.fixed_rpm else f"auto (from {est.limits.by_rate:g})"
     lines.append(
-        f"estimated duration: {format_duration(est.seconds)} at {s.rpm:g} requests/min "
-        f"({polls}), concurrency {s.concurrency}, ~{est.latency_seconds:g} s per image "
+        f"estimated duration: {format_duration(est.seconds)} at {rpm} requests/min "
+        f"({polls}), concurrency {_concurrency(est)}, ~{est.latency_seconds:g} s per image "
         f"=> {est.jobs_per_minute:.1f} images/min"
     )
+    lines.append(_binding_line(est))
+    if s.fixed_rpm is None:
+        lines.append(
+            f"rate: auto, planned at the lowest plan's {s.planned_rpm:g}/min; the run learns "
+            "the real limit from 429s (and a resume starts from what it learned)"
+        )
     if s.budget_usd is not None and est.cost_usd is not None and est.cost_usd > s.budget_usd:
         lines.append(f"note: budget_usd = {s.budget_usd:g} stops the run before it completes")
     lines.append(f"output: {s.output}/  (nothing was sent)")
     return lines
+
+
+def _concurrency(est: Estimate) -> str:
+    pace = est.limits
+    return f"auto (~{pace.concurrency} in flight)" if pace.auto else str(pace.concurrency)
+
+
+def _binding_line(est: Estimate) -> str:
+    """Which limit sets the pace, and what would lift it."""
+    pace = est.limits
+    if pace.binding == "rate":
+        what = f"the rate limit binds ({pace.by_rate:.1f} images/min)"
+    else:
+        what = (
+            f"concurrency binds ({pace.by_concurrency:.1f} images/min of the "
+            f"{pace.by_rate:.1f} the rate allows)"
+        )
+    return f"limit: {what}; {pace.lift()}"
 
 
 def run_summary_lines(result: RunResult) -> list[str]:
@@ -62,7 +87,13 @@ def run_summary_lines(result: RunResult) -> list[str]:
             else ""
         ),
         f"API calls per job: {st.api_calls_per_job:.2f} ({_calls(st.calls)}), "
-        f"retries {st.retries}, 429s {st.rate_limited}, resubmits after expiry {st.resubmits}",
+        f"retries {st.retries}, 429s {st.rate_limited}"
+        + (
+            f" ({st.rate_limited_probing} while learning the rate)"
+            if st.rate_limited_probing
+            else ""
+        )
+        + f", resubmits after expiry {st.resubmits}",
     ]
     resumed = result.resumed
     if resumed.runs:
@@ -125,10 +156,18 @@ def _calls(calls: Counter[str]) -> str:
 _NOT_JOBS = ("removed", "saved_cents")
 
 
-def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
-    """What `run` would do now, from the resume plan: counts per step, cost and time to go."""
+def dry_run_lines(
+    manifest: Manifest,
+    steps: Counter[str],
+    *,
+    latency_seconds: float | None = None,
+    window: float = 60.0,
+) -> list[str]:
+    """What `run` would do now, from the resume plan: counts per step, cost and time to go
+    (`latency_seconds`: the server's typical latency when it is not the model's)."""
     to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
-    est = estimate(to_pay, manifest.settings, manifest.schema)
+    est = estimate(to_pay, manifest.settings, manifest.schema, latency_seconds=latency_seconds,
+                   window=window)  # fmt: skip
     lines = [
         f"{manifest.path}: {sum(v for k, v in steps.items() if k not in _NOT_JOBS):,} job(s)",
         f"  already done            {steps['done']:,}",
@@ -145,5 +184,6 @@ def dry_run_lines(manifest: Manifest, steps: Counter[str]) -> list[str]:
         lines.append(f"  no longer in manifest   {steps['removed']:,}  (left alone)")
     cost = "unknown" if est.cost_usd is None else f"${est.cost_usd:,.2f}"
     lines.append(f"to pay for: {to_pay:,} image(s), {cost}, about {format_duration(est.seconds)}")
+    lines.append(_binding_line(est))
     lines.append("dry run: nothing was sent")
     return lines

@@ -26,7 +26,7 @@ def limits_line(
     polls = "counted" if s.count_polls else "not counted"
     seconds, where = expected
     parts = [
-        f"rpm {s.rpm:g} ({source('rpm')})",
+        f"rpm {s.rpm if isinstance(s.rpm, str) else format(s.rpm, 'g')} ({source('rpm')})",
         f"concurrency {s.concurrency} ({source('concurrency')})",
         f"polls {polls} ({source('count_polls')})",
         f"expect {seconds:g} s per image ({where})",

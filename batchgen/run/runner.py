@@ -22,6 +22,7 @@ from batchgen.core.errors import OutputError
 from batchgen.core.events import RunStarted
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.lifecycle import Replay, State
+from batchgen.core.littles import AUTO_CEILING
 from batchgen.core.runstats import RunStats
 from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
@@ -149,7 +150,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                         # A fresh seed per run: request ids of a previous in-process emulator must
                         # not collide with this one's when a resumed run polls recorded ids.
                         seed=secrets.randbits(32),
-                        rpm=max(1, round(settings.rpm)),
+                        rpm=max(1, round(settings.planned_rpm)),
                         rate_window=window,
                         count_polls=settings.count_polls,
                     )
@@ -187,8 +188,10 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 EngineConfig(
                     out_dir=out_dir,
                     store=layout.store,
-                    concurrency=settings.concurrency,
-                    rpm=settings.rpm,
+                    concurrency=settings.fixed_concurrency,
+                    rpm=settings.fixed_rpm,
+                    rpm_auto=settings.fixed_rpm is None,
+                    rpm_start=past.rate,
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
@@ -197,6 +200,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     sync=sync,
                     price_per_image=settings.price_for(schema),
                     budget_usd=settings.budget_usd,
+                    known_latencies=_known_latencies(past),
                     spent_before=spent_before(
                         (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
                         settings.price_for(schema),
@@ -214,7 +218,8 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 filename=settings.filename, parts=engine.config.parts,
                 price=settings.price_for(schema),
             )  # fmt: skip
-            shape = RunShape(total, settings.rpm, window, settings.concurrency, typical,
+            slots = settings.fixed_concurrency or AUTO_CEILING
+            shape = RunShape(total, settings.fixed_rpm, window, slots, typical,
                              settings.count_polls, sync)  # fmt: skip
             started = time.monotonic()
             reporter = Reporter(
@@ -274,6 +279,17 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 "there is room"
             ) from None
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
+
+
+def _known_latencies(past: Replay, keep: int = 256) -> tuple[float, ...]:
+    """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
+    of each latency: it includes the download), so a resume plans its polls from them."""
+    spans = [
+        job.completed_at - job.submitted_at
+        for job in past.jobs.values()
+        if job.state is State.COMPLETED and job.completed_at and job.submitted_at
+    ]
+    return tuple(x for x in spans[-keep:] if x >= 0)
 
 
 def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> PartAllocator | None:
