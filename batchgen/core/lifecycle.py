@@ -25,7 +25,6 @@ nothing was billed, nothing is counted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,7 +33,7 @@ from typing import Any, Final
 import orjson
 
 from batchgen.core.events import Event, FolderEvent
-from batchgen.core.ledgerparts import more_files, upload_of
+from batchgen.core.ledgerparts import more_files, parse_record, upload_of
 
 __all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "Replay", "State", "replay"]
 
@@ -148,8 +147,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
     `LedgerDamage` naming it: guessing past damage could pay for jobs twice or lose them.
 
     This is the resume path of a run with up to millions of events, so the loop is written for
-    speed: one pass, the fold inlined, and orjson first (see `_record`). An unterminated line
-    that does not parse is held back until we know whether another line follows it.
+    speed: one pass, the fold inlined, and orjson first (see `ledgerparts.parse_record`). An
+    unterminated line that does not parse is held back until we know whether another follows.
     """
     result = Replay()
     jobs = result.jobs
@@ -166,7 +165,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
     for number, raw in enumerate(lines, start=1):
         if held is not None:  # it was not the last line after all: damage, not a torn write
             raise _damage(*held)
-        # Fast path (see `_record` for why it agrees with json.loads); the rest goes through it.
+        # Fast path (`ledgerparts.parse_record` says why it agrees with json.loads); the rest
+        # goes through it.
         record: Any = None
         try:  # noqa: SIM105 - a with-block per line costs ~10 % of the replay
             record = loads(raw)
@@ -174,7 +174,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
             pass
         if type(record) is not dict or type(event := record.get("event")) is not str:
             try:
-                record = _record(raw)
+                record = parse_record(raw)
             except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
                 if raw.endswith(b"\n"):
                     raise _damage(number, raw, exc) from None
@@ -274,21 +274,6 @@ def _refused(event: str, job_id: str, state: State) -> str:
         f"'{event}' for job {job_id!r} in state {state.value}: not a legal transition"
         f" (after {state.value}: {allowed})"
     )
-
-
-def _record(raw: bytes) -> dict[str, Any]:
-    """`json.loads(raw)`, checked to be a ledger record (a dict with a text `event`).
-
-    `replay` tries `orjson.loads` first (about twice as fast as the stdlib on ledger lines, and
-    the parse is most of a replay). orjson is stricter than json.loads, never looser: valid UTF-8
-    JSON only, no NaN, no BOM, 64-bit integers, no lone surrogates; what it accepts, json.loads
-    reads as the same object. Everything it refuses comes here, so the verdict and the message
-    are `json.loads`'s own (tests/test_lifecycle.py checks this on arbitrary byte edits).
-    """
-    record = json.loads(raw)
-    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
-        raise ValueError("not a ledger record")
-    return record
 
 
 def _damage(number: int, raw: bytes, exc: ValueError) -> LedgerDamage:

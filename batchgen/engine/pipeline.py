@@ -19,22 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from batchgen.core import events
 from batchgen.core.budget import Reservations, unaffordable
-from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import Clock, SystemClock
 from batchgen.core.errors import ApiError, LedgerError, TransportError
 from batchgen.core.events import FailureKind, Intent, RateLearned
 from batchgen.core.inputs import sent_params
 from batchgen.core.jobs import Job
 from batchgen.core.policy import (
-    Backoff,
     Failure,
     failure_of,
     maybe_billed,
@@ -43,12 +40,11 @@ from batchgen.core.policy import (
 from batchgen.core.pollplan import PollPlanner
 from batchgen.core.resume import Step, Work
 from batchgen.core.runstats import RunStats
-from batchgen.core.wire import REQUEST_RETENTION, Poll, Submitted, SyncImage
+from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.ledger import LedgerWriter
-from batchgen.edges.parts import PartAllocator
 from batchgen.edges.sinks import MetadataWriter
-from batchgen.edges.storage import Store
 from batchgen.edges.uploads import Poster
+from batchgen.engine.config import Api, EngineConfig
 from batchgen.engine.follow import Follower
 from batchgen.engine.inflight import InFlight
 from batchgen.engine.kit import Kit
@@ -59,49 +55,12 @@ from batchgen.engine.syncpath import SyncStage
 from batchgen.engine.throttle import Throttle
 from batchgen.engine.uploading import UploadStage
 from batchgen.engine.writer import ImageWriter
-from batchgen.models.registry import DEFAULT_MODEL, typical_seconds_of
 
-__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]
+__all__ = ["MAX_EXPIRIES", "Api", "Engine", "EngineConfig"]  # Api, EngineConfig: from config
 
 log = logging.getLogger("batchgen")
 
 MAX_EXPIRIES = 2  # resubmits after "request not found": each one is paid again
-
-
-class Api(Protocol):
-    """What the engine needs from a transport (`client.ApiClient` is the real one)."""
-
-    async def submit(self, model: str, params: dict[str, Any]) -> Submitted: ...
-    async def poll(self, url: str) -> Poll: ...
-    async def download(self, url: str) -> bytes: ...
-    async def run_sync(self, model: str, params: dict[str, Any]) -> SyncImage: ...
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    out_dir: Path
-    concurrency: int | None = 4  # None: auto, rate x learned latency (`core.littles`)
-    rpm: float | None = None
-    window: float = 60.0  # seconds of the rpm window (scaled down against a fast emulator)
-    outage: OutagePolicy = field(default_factory=OutagePolicy)  # when the server is down
-    count_polls: bool = False
-    filename: str = "{id}.{ext}"
-    parts: PartAllocator | None = None  # subfolders of at most N images (large runs)
-    typical_seconds: float = typical_seconds_of(DEFAULT_MODEL)
-    writers: int = 8
-    retention: float = REQUEST_RETENTION
-    backoff: Backoff = field(default_factory=Backoff)
-    seed: int = 0  # jitter stream: a run replays the same way
-    sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
-    price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
-    budget_usd: float | None = None  # stop submitting before projected spend passes this
-    spent_before: float = 0.0  # USD spent on this output folder by earlier runs
-    store: Store | None = None  # where images go (None: the folder `out_dir`)
-    upload_root: str | None = None  # where local inputs are uploaded (edges/uploads.py)
-    uploaded: Mapping[str, str] = field(default_factory=dict)  # sha256 -> URL, from the ledger
-    known_latencies: tuple[float, ...] = ()  # learned by earlier runs (a resume starts there)
-    rpm_auto: bool = False  # learn the rate limit (`ratecontrol`), from `rpm_start` if known
-    rpm_start: float | None = None
 
 
 class Engine:

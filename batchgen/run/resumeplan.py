@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.core.errors import LedgerError
+from batchgen.core.folder import PART_ROOT
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
 from batchgen.core.resume import Step, Work, plan
 from batchgen.core.shard import Shard
 from batchgen.core.wire import REQUEST_RETENTION
+from batchgen.edges.parts import PartAllocator
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.run.layout import plan_layout
@@ -32,7 +34,9 @@ __all__ = [
     "ResumeCounts",
     "count_owned",
     "intact_jobs",
+    "known_latencies",
     "owned",
+    "part_allocator",
     "pending_work",
     "plan_resume",
     "submit_candidates",
@@ -223,3 +227,25 @@ async def work_after_reuse(
     candidates = submit_candidates(jobs(), past, intact, retry_failed=retry_failed)
     reused = await reuse_jobs(reuser, candidates, **placing)
     return pending_work(jobs(), past, intact, counts, retry_failed=retry_failed, reused=reused)
+
+
+def known_latencies(past: Replay, keep: int = 256) -> tuple[float, ...]:
+    """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
+    of each latency: it includes the download), so a resume plans its polls from them."""
+    spans = [
+        job.completed_at - job.submitted_at
+        for job in past.jobs.values()
+        if job.state is State.COMPLETED and job.completed_at and job.submitted_at
+    ]
+    return tuple(x for x in spans[-keep:] if x >= 0)
+
+
+def part_allocator(
+    jobs: int, folder_size: int, past: Replay, shard: Shard | None
+) -> PartAllocator | None:
+    """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat. Shards
+    share the images folder but not their counts: each fills its own `data/I-of-N/` parts."""
+    if jobs <= folder_size:
+        return None
+    root = PART_ROOT if shard is None else f"{PART_ROOT}/{shard.label}"
+    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file), root)

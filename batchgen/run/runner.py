@@ -20,15 +20,12 @@ from typing import Any, Final
 from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
 from batchgen.core.events import RunStarted
-from batchgen.core.folder import PART_ROOT
-from batchgen.core.lifecycle import Replay, State
+from batchgen.core.lifecycle import State
 from batchgen.core.littles import AUTO_CEILING
 from batchgen.core.runstats import RunStats
-from batchgen.core.shard import Shard
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
-from batchgen.edges.parts import PartAllocator
 from batchgen.edges.uploads import upload_root_for
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
@@ -45,7 +42,15 @@ from batchgen.run.options import (
     expected_seconds,
 )
 from batchgen.run.progress import Reporter
-from batchgen.run.resumeplan import ResumeCounts, count_owned, intact_jobs, owned, work_after_reuse
+from batchgen.run.resumeplan import (
+    ResumeCounts,
+    count_owned,
+    intact_jobs,
+    known_latencies,
+    owned,
+    part_allocator,
+    work_after_reuse,
+)
 from batchgen.run.reuse import open_reuse
 from batchgen.run.unused import remove_unused
 
@@ -195,12 +200,12 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
-                    parts=_parts(scan.count, settings.folder_size, past, shard),
+                    parts=part_allocator(scan.count, settings.folder_size, past, shard),
                     typical_seconds=typical,
                     sync=sync,
                     price_per_image=settings.price_for(schema),
                     budget_usd=settings.budget_usd,
-                    known_latencies=_known_latencies(past),
+                    known_latencies=known_latencies(past),
                     spent_before=spent_before(
                         (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
                         settings.price_for(schema),
@@ -279,26 +284,6 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 "there is room"
             ) from None
         return RunResult(engine.stats, out_dir, counts, interrupted, summary, server)
-
-
-def _known_latencies(past: Replay, keep: int = 256) -> tuple[float, ...]:
-    """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
-    of each latency: it includes the download), so a resume plans its polls from them."""
-    spans = [
-        job.completed_at - job.submitted_at
-        for job in past.jobs.values()
-        if job.state is State.COMPLETED and job.completed_at and job.submitted_at
-    ]
-    return tuple(x for x in spans[-keep:] if x >= 0)
-
-
-def _parts(jobs: int, folder_size: int, past: Replay, shard: Shard | None) -> PartAllocator | None:
-    """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat. Shards
-    share the images folder but not their counts: each fills its own `data/I-of-N/` parts."""
-    if jobs <= folder_size:
-        return None
-    root = PART_ROOT if shard is None else f"{PART_ROOT}/{shard.label}"
-    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file), root)
 
 
 def _exit_code(stats: RunStats, interrupted: bool, failed_earlier: int) -> int:
