@@ -10,28 +10,10 @@ import itertools
 import pytest
 
 from batchgen.core.circuit import OutagePolicy
-from batchgen.core.errors import ApiError, TransportError
+from batchgen.core.errors import TransportError
 from batchgen.engine.throttle import Throttle
 from batchgen.testing import SteppedClock, settle
-
-FAST_OUTAGE = OutagePolicy(threshold=3, probe_base=0.05, probe_cap=0.1, patience=60.0)
-
-
-async def fail(throttle: Throttle, status: int | None = 503) -> None:
-    async def call() -> None:
-        if status is None:
-            raise TransportError("reset", maybe_sent=True)
-        raise ApiError(status, "down")
-
-    with contextlib.suppress(ApiError, TransportError):
-        await throttle.watch(call())
-
-
-async def succeed(throttle: Throttle) -> None:
-    async def call() -> str:
-        return "ok"
-
-    assert await throttle.watch(call()) == "ok"
+from tests.fast.test_throttle import FAST_OUTAGE, fail, succeed
 
 
 async def test_outage_gate_lets_one_probe_through_per_gap_and_reopens_on_an_answer():
