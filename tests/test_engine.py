@@ -88,7 +88,8 @@ async def test_happy_path_few_hundred_jobs(emu: Emulator, tmp_path: Path):
         assert row["seed"] == job.params["seed"]
         assert row["request_id"]
         assert row["inference_time"] > 0
-    assert stats.api_calls_per_job <= 3.0
+    # Calls per job depend on real-time scheduling here; the bound is pinned in virtual time by
+    # tests/fast/test_fast_engine.py::test_a_few_hundred_jobs_cost_at_most_three_calls_each.
 
 
 async def test_faults_at_once_lose_nothing_and_pay_once(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from batchgen.core.circuit import OutagePolicy
 from batchgen.core.errors import ApiError, TransportError
 from batchgen.core.jobs import Job
@@ -49,6 +51,20 @@ async def test_happy_path_one_submit_and_one_download_per_job(tmp_path: Path):
     assert (api.calls["submit"], api.calls["download"]) == (8, 8)
     assert api.calls["poll"] >= 8
     assert events(tmp_path).count("completed") == 8
+
+
+@pytest.mark.parametrize("latency", [1.0, 2.0])
+async def test_a_few_hundred_jobs_cost_at_most_three_calls_each(tmp_path: Path, latency: float):
+    """Submit + download + about one poll: the poll plan waits out the typical time first.
+
+    Over real HTTP the count varies with scheduling, so the bound lives here in virtual time,
+    for jobs as long as the plan expects and twice as long."""
+    clock = SteppedClock()
+    api = FakeApi(clock, latency=latency)
+    stats = await run(tmp_path, api, clock, 300, concurrency=50)
+    assert stats.completed == 300
+    assert (api.calls["submit"], api.calls["download"]) == (300, 300)
+    assert stats.api_calls_per_job <= 3.0
 
 
 async def test_a_503_on_submit_is_retried_after_a_backoff_and_counted_maybe_billed(tmp_path: Path):
