@@ -16,11 +16,12 @@ integration tier; this is the fast one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import io
 import itertools
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
 from PIL import Image
@@ -39,6 +40,26 @@ async def settle() -> None:
     """Let every task that can run without time passing run until it waits again."""
     for _ in range(SETTLE_ROUNDS):
         await asyncio.sleep(0)
+
+
+@contextlib.contextmanager
+def _threads_tracked(loop: asyncio.AbstractEventLoop) -> Iterator[set[asyncio.Future[Any]]]:
+    """The futures of every `run_in_executor` call (asyncio.to_thread and aiofiles go through
+    it) still running, while the block runs."""
+    busy: set[asyncio.Future[Any]] = set()
+    original = loop.run_in_executor
+
+    def tracked(executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        future = original(executor, func, *args)
+        busy.add(future)
+        future.add_done_callback(busy.discard)
+        return future
+
+    loop.run_in_executor = tracked  # type: ignore[method-assign,assignment]
+    try:
+        yield busy
+    finally:
+        loop.run_in_executor = original  # type: ignore[method-assign]
 
 
 class SteppedPacer:
@@ -97,21 +118,29 @@ class SteppedClock:
 
     async def run(self, awaitable: Awaitable[T], *, limit: float = 1e6) -> T:
         """Await `awaitable`, jumping time to the next deadline whenever every task waits on the
-        clock (at most `limit` virtual seconds: a test that never ends fails instead)."""
+        clock (at most `limit` virtual seconds: a test that never ends fails instead).
+
+        Work handed to a thread (a ledger write, an image check, aiofiles) is waited for before
+        time moves: otherwise how far the clock jumps while a file is written depends on the
+        machine's load, and the same test gives a different count of polls from run to run."""
         task = asyncio.ensure_future(awaitable)
         end = self._now + limit
-        while not task.done():
-            await settle()
-            when = self._next_deadline()
-            if task.done():
-                break
-            if when is None:
-                await asyncio.sleep(0)  # only a thread (a file write, an image check) is busy
-                continue
-            if when > end:
-                task.cancel()
-                raise TimeoutError(f"still running after {limit:g} s of virtual time")
-            self._wake(when)
+        with _threads_tracked(asyncio.get_running_loop()) as threads:
+            while not task.done():
+                await settle()
+                if threads:
+                    await asyncio.wait(set(threads))
+                    continue
+                if task.done():
+                    break
+                when = self._next_deadline()
+                if when is None:
+                    await asyncio.sleep(0)
+                    continue
+                if when > end:
+                    task.cancel()
+                    raise TimeoutError(f"still running after {limit:g} s of virtual time")
+                self._wake(when)
         return task.result()
 
     def _next_deadline(self) -> float | None:
@@ -137,17 +166,21 @@ def tiny_png(size: int = 8) -> bytes:
 class FakeApi:
     """An in-memory `engine.Api`: every submit is accepted and completes `latency` seconds of
     clock time later; `fail_next(method, *errors)` makes the next calls of a method raise.
+    A finished job reports the server's own `total_time`, as Segmind's result URL does;
+    `timing=False` is a server that does not (a poll then only bounds the latency).
 
     `calls` counts calls per method, as the emulator's counters do over HTTP.
     """
 
-    def __init__(self, clock: SteppedClock, *, latency: float = 1.0) -> None:
+    def __init__(self, clock: SteppedClock, *, latency: float = 1.0, timing: bool = True) -> None:
         self.clock = clock
         self.latency = latency
+        self.timing = timing
         self.image = tiny_png()
         self.calls: Counter[str] = Counter()
         self.faults: defaultdict[str, deque[BaseException]] = defaultdict(deque)
         self.done_at: dict[str, float] = {}  # request id -> when it completes
+        self.took: dict[str, float] = {}  # request id -> its latency
         self.forget: set[str] = set()  # request ids the server no longer knows (404)
 
     def fail_next(self, method: str, *errors: BaseException) -> None:
@@ -162,6 +195,7 @@ class FakeApi:
         self._call("submit")
         request_id = f"req-{self.calls['submit']}"
         self.done_at[request_id] = self.clock.now() + self.latency
+        self.took[request_id] = self.latency
         return Submitted(request_id, f"fake://status/{request_id}", f"fake://result/{request_id}")
 
     async def poll(self, url: str) -> Poll:
@@ -171,7 +205,8 @@ class FakeApi:
             raise ApiError(404, "request not found")
         if self.clock.now() < self.done_at[request_id]:
             return Poll("PROCESSING")
-        return Poll("COMPLETED", output=f"fake://media/{request_id}.png")
+        metrics = {"total_time": self.took[request_id]} if self.timing else {}
+        return Poll("COMPLETED", output=f"fake://media/{request_id}.png", metrics=metrics)
 
     async def download(self, url: str) -> bytes:
         self._call("download")

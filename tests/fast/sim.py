@@ -1,9 +1,7 @@
 """A simulated run for the fast tier: jobs of seeded, jittered latency, no disk on the submit path.
 
-`FakeApi` with jobs of `mean` ± `jitter` seconds that report the server's own `total_time` (as
-Segmind's result URL does), an in-memory ledger, and image storing replaced by a count: the real
-ledger and image writer work in threads, and `SteppedClock.run` would jump virtual time past
-the work waiting on them, which is exactly what these tests measure.
+`FakeApi` with jobs of `mean` ± `jitter` seconds, an in-memory ledger, and image storing
+replaced by a count: thousands of jobs in virtual time, without a file written per job.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.core.jobs import Job
-from batchgen.core.wire import Poll, Submitted
+from batchgen.core.wire import Submitted
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.testing import FakeApi, SteppedClock
 
@@ -21,33 +19,22 @@ __all__ = ["JitteredApi", "MemoryLedger", "run_engine"]
 
 
 class JitteredApi(FakeApi):
-    """Jobs of `mean` ± `jitter` seconds (seeded), finished ones with the server's own
-    `total_time` (as Segmind's result URL gives it); remembers when each submit came."""
+    """Jobs of `mean` ± `jitter` seconds (seeded); remembers when each submit came."""
 
     def __init__(self, clock: SteppedClock, mean: float, jitter: float, seed: int) -> None:
         super().__init__(clock, latency=mean)
         self.mean, self.jitter = mean, jitter
         self.rng = random.Random(seed)
         self.submitted_at: list[float] = []
-        self.took: dict[str, float] = {}
 
     async def submit(self, model: str, params: dict[str, Any]) -> Submitted:
         self.latency = self.rng.uniform(self.mean - self.jitter, self.mean + self.jitter)
         self.submitted_at.append(self.clock.now())
-        self.took[f"req-{self.calls['submit'] + 1}"] = self.latency
         return await super().submit(model, params)
-
-    async def poll(self, url: str) -> Poll:
-        poll = await super().poll(url)
-        if poll.state != "COMPLETED":
-            return poll
-        took = self.took[url.rsplit("/", 1)[-1]]
-        return Poll("COMPLETED", output=poll.output, metrics={"total_time": took})
 
 
 class MemoryLedger:
-    """The ledger without a disk: a real one fsyncs in a thread, and `SteppedClock.run` would
-    jump virtual time past the submits waiting on it (this test measures their pace)."""
+    """The ledger without a disk: a real one fsyncs every group of appends."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -73,7 +60,6 @@ async def run_engine(
     engine = Engine(api, ledger, EngineConfig(out_dir=tmp_path / "out", **config), clock=clock)
 
     async def store(*_args: Any) -> None:
-        # Image files are written in threads, and virtual time would jump past those too.
         engine.stats.completed += 1
 
     engine.storing.store = store  # type: ignore[method-assign]
