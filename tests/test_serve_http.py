@@ -185,6 +185,38 @@ async def test_the_stream_brings_new_jobs_without_a_reload(folder: Path):
             assert update["text"]["failures"] == "Failures (3)"
 
 
+async def test_a_server_that_stops_sends_what_came_since_its_last_tick(folder: Path):
+    """`run --serve --no-serve-linger` stops the page as the run ends, often between two ticks:
+    the last images still reach the open page before its stream closes."""
+    ledger = folder / "ledger.jsonl"
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    ledger.write_bytes(b"".join(lines[:half]))
+    sock = listen("127.0.0.1", 0)
+    up, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with hosted(Source(LocalStore(folder), name="out"), sock, interval=3600):
+            up.set()  # no tick after the first: only the stop can bring the rest
+            await stop.wait()
+
+    server = asyncio.create_task(serve())
+    await up.wait()
+    async with aiohttp.ClientSession() as session, session.get(f"{url_of(sock)}events") as resp:
+        stream = _events(resp)
+        kind, first = await asyncio.wait_for(anext(stream), 10)
+        assert kind == "state"
+        seen = {i["id"] for i in first["items"]}
+        assert len(seen) < 5
+        with ledger.open("ab") as handle:
+            handle.write(b"".join(lines[half:]))
+        stop.set()
+        async for _kind, update in stream:  # until the server closes the stream
+            seen |= {i["id"] for i in update["items"]}
+    await server
+    assert len(seen) == 5
+
+
 async def test_a_browser_that_stops_reading_is_dropped_not_waited_for(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ):

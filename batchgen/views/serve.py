@@ -115,6 +115,10 @@ class Dashboard:
         self._task = asyncio.create_task(self.ticker(), name="dashboard-ticker")
 
     async def _stop(self, app: web.Application) -> None:
+        # A last tick first: a run that ends between two ticks (`--no-serve-linger`) would
+        # otherwise close the page without its last images.
+        with contextlib.suppress(OSError):
+            await self.tick()
         self.closing = True
         for wake in self.wakes:
             wake.set()
@@ -179,13 +183,11 @@ class Dashboard:
             while not self.closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), PING_SECONDS)
-                if self.closing:
-                    break
                 if not wake.is_set():
                     await asyncio.wait_for(response.write(b": ping\n\n"), WRITE_TIMEOUT)
                     continue
                 wake.clear()
-                items = self.source.items_since(seen, links)
+                items = self.source.items_since(seen, links)  # closing: the last tick's news
                 seen = self.source.seq
                 await self._send(response, "update", {**self.figures, "items": items})
         except (ConnectionError, TimeoutError):
