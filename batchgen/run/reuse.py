@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -167,9 +167,10 @@ async def reuse_jobs(
     stats: RunStats,
     filename: str,
     parts: PartAllocator | None,
-    price: float | None,
+    price: Callable[[str], float | None],
 ) -> set[str]:
     """Place every candidate (a job about to be submitted) the catalogue has; their ids.
+    `price`: a model's price per image, what a reused image saves when its entry has no cost.
 
     The manifest is read and the catalogue searched in a thread, batch by batch, so an
     in-process emulator (or anything else on the loop) keeps running meanwhile."""
@@ -192,7 +193,7 @@ async def reuse_jobs(
             await _record(ledger, job, entry, name, how)
             reused.add(job.id)
             stats.reused += 1
-            stats.saved += entry.cost if entry.cost is not None else (price or 0.0)
+            stats.saved += entry.cost if entry.cost is not None else (price(job.model) or 0.0)
 
         async with asyncio.TaskGroup() as group:
             for job, key in batch:

@@ -6,7 +6,8 @@ but nothing is copied and stale rows are left for the run to drop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from batchgen.core.jobs import Job
@@ -18,16 +19,19 @@ __all__ = ["count_reusable"]
 
 
 def count_reusable(
-    reuse: Reuse, jobs: Iterable[Job], price: float | None
-) -> tuple[set[str], float]:
-    """For a plan (validate, --dry-run): the jobs a run would reuse now, and the USD saved.
+    reuse: Reuse, jobs: Iterable[Job], price: Callable[[str], float | None]
+) -> tuple[set[str], float, Counter[str]]:
+    """For a plan (validate, --dry-run): the jobs a run would reuse now, the USD saved (what
+    each image cost when it was made, else its own model's `price`), and the reused jobs by
+    model (so the rest can be priced by theirs).
 
     Read-only: hits are checked (hashed, or a HEAD on S3) exactly as the run checks them, but
     nothing is copied and stale rows are left for the run to drop."""
     ids: set[str] = set()
     saved = 0.0
+    models: Counter[str] = Counter()
     if not reuse.sources:
-        return ids, saved
+        return ids, saved, models
     iterator = iter(jobs)
     with ThreadPoolExecutor(WORKERS) as pool:
         while batch := fingerprinted(iterator):
@@ -39,8 +43,9 @@ def count_reusable(
             ):  # fmt: skip
                 if entry is not None:
                     ids.add(job.id)
-                    saved += entry.cost if entry.cost is not None else (price or 0.0)
-    return ids, saved
+                    models[job.model] += 1
+                    saved += entry.cost if entry.cost is not None else (price(job.model) or 0.0)
+    return ids, saved, models
 
 
 def _first_good(reuse: Reuse, found: list[tuple[Catalog, Entry]]) -> Entry | None:
