@@ -13,7 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from batchgen.core.jobs import Job
 from batchgen.edges.catalog import Catalog, Entry
 from batchgen.edges.imagecopy import SourceUnavailable, read_verified
+from batchgen.edges.storage import Store
+from batchgen.models.registry import schema_for
 from batchgen.run.reuse import WORKERS, Reuse, fingerprinted
+from batchgen.run.reusesets import image_sets
 
 __all__ = ["count_reusable"]
 
@@ -38,7 +41,7 @@ def count_reusable(
             hits = reuse.lookup([key for _, key in batch])
             checks = [(job, hits[key]) for job, key in batch if key in hits]
             for job, entry in zip(
-                (job for job, _ in checks), pool.map(lambda c: _first_good(reuse, c[1]), checks),
+                (job for job, _ in checks), pool.map(lambda c: _first_good(reuse, *c), checks),
                 strict=True,
             ):  # fmt: skip
                 if entry is not None:
@@ -48,19 +51,23 @@ def count_reusable(
     return ids, saved, models
 
 
-def _first_good(reuse: Reuse, found: list[tuple[Catalog, Entry]]) -> Entry | None:
-    for _, entry in found:
-        origin = reuse.store_for(entry.location)
-        if origin is None:
-            continue
-        try:
-            good = (
-                origin.intact(entry.file, entry.sha256)
-                if origin.remote
-                else read_verified(origin, entry.file, entry.sha256) is not None
-            )
-        except SourceUnavailable:
-            good = False
-        if good:
-            return entry
+def _first_good(reuse: Reuse, job: Job, found: list[tuple[Catalog, Entry]]) -> Entry | None:
+    """The first entry of the first whole set of images (`reusesets`) that is all intact."""
+    schema = schema_for(job.model)
+    asked = schema.outputs_for(job.params) if schema is not None else 1
+    for _, entries in image_sets(found, asked):
+        origin = reuse.store_for(entries[0].location)
+        if origin is not None and all(_intact(origin, entry) for entry in entries):
+            return entries[0]
     return None
+
+
+def _intact(origin: Store, entry: Entry) -> bool:
+    try:
+        return (
+            origin.intact(entry.file, entry.sha256)
+            if origin.remote
+            else read_verified(origin, entry.file, entry.sha256) is not None
+        )
+    except SourceUnavailable:
+        return False
