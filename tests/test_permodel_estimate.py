@@ -3,17 +3,23 @@ row, `validate`'s lines and a dry run's."""
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from batchgen.core.lifecycle import replay
 from batchgen.core.littles import HEADROOM, limits
+from batchgen.core.pollplans import PollPlans
+from batchgen.engine.config import EngineConfig
 from batchgen.manifest.estimate import POLLS_PER_JOB, estimate
 from batchgen.manifest.loader import Manifest
+from batchgen.manifest.settings import RunSettings
 from batchgen.models.registry import MODELS, UNKNOWN_MODEL_SECONDS
 from batchgen.run.console import dry_run_lines, summary_lines
-from batchgen.run.resumeplan import plan_resume
+from batchgen.run.resumeplan import known_latencies, plan_resume, spent_in_folder
 
 SWEEP = """\
 model: qwen-image
@@ -98,3 +104,39 @@ def test_a_dry_run_prices_what_it_would_submit_by_model(
     want = 3 * _price("qwen-image") + 3 * _price("seedream-4.5")
     assert any(line.startswith(f"to pay for: 6 image(s), ${want:,.2f}") for line in lines)
     assert "  by model: qwen-image 3, seedream-4.5 3" in lines
+
+
+def test_resume_latencies_and_spend_are_by_each_jobs_model():
+    """A ledger's completed jobs seed their own model's poll plan, and an earlier job without a
+    recorded cost counts at its own model's price; a record naming no model is the manifest's."""
+
+    def completed(job: str, model: str | None, took: float) -> list[bytes]:
+        row = {"id": job} if model is None else {"id": job, "model": model}
+        records = [
+            {"v": 1, "t": 100.0, "event": "intent", "job": job, "attempt": 0},
+            {"v": 1, "t": 100.0, "event": "submitted", "job": job, "request_id": f"r{job}",
+             "status_url": "s", "response_url": "u"},
+            {"v": 1, "t": 100.0 + took, "event": "completed", "job": job, "request_id": f"r{job}",
+             "file": f"{job}.png", "sha256": "0" * 64, "bytes": 1, "format": "png", "seed": 1,
+             "metrics": {}, "output": None, "row": row},
+        ]  # fmt: skip
+        return [(json.dumps(r) + "\n").encode() for r in records]
+
+    past = replay(
+        [
+            *completed("a", "qwen-image", 4.0),
+            *completed("b", "seedream-4.5", 9.0),
+            *completed("c", None, 5.0),
+        ]
+    )
+    known = known_latencies(past, "qwen-image")
+    assert known == {"qwen-image": (4.0, 5.0), "seedream-4.5": (9.0,)}
+    plans = PollPlans(28.0)
+    plans.seed(known)
+    assert plans.of("seedream-4.5").samples == deque([9.0])
+    settings = RunSettings()
+    spent = spent_in_folder(past, settings.price_of, "qwen-image")
+    assert spent == pytest.approx(2 * _price("qwen-image") + _price("seedream-4.5"))
+    config = EngineConfig(out_dir=Path("x"), model_prices={"a": 0.04, "b": 0.2, "c": None})
+    assert (config.price_of("a"), config.price_of("other"), config.reserved_price()) == (
+        0.04, 0.12, 0.2)  # fmt: skip
