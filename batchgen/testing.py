@@ -21,7 +21,7 @@ import heapq
 import io
 import itertools
 from collections import Counter, defaultdict, deque
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from PIL import Image
@@ -165,16 +165,27 @@ def tiny_png(size: int = 8) -> bytes:
 
 class FakeApi:
     """An in-memory `engine.Api`: every submit is accepted and completes `latency` seconds of
-    clock time later; `fail_next(method, *errors)` makes the next calls of a method raise.
+    clock time later (`latencies`: seconds by model, for runs that mix models; others take
+    `latency`); `fail_next(method, *errors)` makes the next calls of a method raise.
     A finished job reports the server's own `total_time`, as Segmind's result URL does;
     `timing=False` is a server that does not (a poll then only bounds the latency).
 
-    `calls` counts calls per method, as the emulator's counters do over HTTP.
+    `calls` counts calls per method, as the emulator's counters do over HTTP; per request,
+    `model_of` its model, `polls` the polls it got and `seen_at` when a poll first found it
+    done (what a poll plan is judged by: calls, and how late it looks).
     """
 
-    def __init__(self, clock: SteppedClock, *, latency: float = 1.0, timing: bool = True) -> None:
+    def __init__(
+        self,
+        clock: SteppedClock,
+        *,
+        latency: float = 1.0,
+        timing: bool = True,
+        latencies: Mapping[str, float] | None = None,
+    ) -> None:
         self.clock = clock
         self.latency = latency
+        self.latencies = dict(latencies or {})
         self.timing = timing
         self.image = tiny_png()
         self.calls: Counter[str] = Counter()
@@ -182,6 +193,9 @@ class FakeApi:
         self.done_at: dict[str, float] = {}  # request id -> when it completes
         self.took: dict[str, float] = {}  # request id -> its latency
         self.forget: set[str] = set()  # request ids the server no longer knows (404)
+        self.model_of: dict[str, str] = {}
+        self.polls: Counter[str] = Counter()
+        self.seen_at: dict[str, float] = {}
 
     def fail_next(self, method: str, *errors: BaseException) -> None:
         self.faults[method].extend(errors)
@@ -194,8 +208,10 @@ class FakeApi:
     async def submit(self, model: str, params: dict[str, Any]) -> Submitted:
         self._call("submit")
         request_id = f"req-{self.calls['submit']}"
-        self.done_at[request_id] = self.clock.now() + self.latency
-        self.took[request_id] = self.latency
+        latency = self.latencies.get(model, self.latency)
+        self.done_at[request_id] = self.clock.now() + latency
+        self.took[request_id] = latency
+        self.model_of[request_id] = model
         return Submitted(request_id, f"fake://status/{request_id}", f"fake://result/{request_id}")
 
     async def poll(self, url: str) -> Poll:
@@ -203,8 +219,10 @@ class FakeApi:
         request_id = url.rsplit("/", 1)[-1]
         if request_id not in self.done_at or request_id in self.forget:
             raise ApiError(404, "request not found")
+        self.polls[request_id] += 1
         if self.clock.now() < self.done_at[request_id]:
             return Poll("PROCESSING")
+        self.seen_at.setdefault(request_id, self.clock.now())
         metrics = {"total_time": self.took[request_id]} if self.timing else {}
         return Poll("COMPLETED", output=f"fake://media/{request_id}.png", metrics=metrics)
 

@@ -194,8 +194,8 @@ def test_manifest_validates_edit_models(load: Callable[..., Manifest]):
 
 def test_estimate_uses_each_models_latency_and_price(load: Callable[..., Manifest]):
     m = load("s.yaml", "model: seedream-4.5\njobs:\n  - {prompt: x}\n")
-    figures = estimate(10, m.settings, m.schema)
+    figures = estimate({m.model: 10}, m.settings)
     assert figures.latency_seconds == MODELS["seedream-4.5"].typical_seconds
     assert figures.cost_usd == pytest.approx(10 * 0.04)
-    unknown_price = estimate(10, m.settings, MODELS["qwen-image-edit"])
+    unknown_price = estimate({"qwen-image-edit": 10}, m.settings)
     assert unknown_price.cost_usd is None

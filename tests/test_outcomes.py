@@ -13,7 +13,7 @@ from batchgen.core.circuit import OutagePolicy
 from batchgen.core.clock import SystemClock
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Backoff, Decision, Failure, seeded_rand
-from batchgen.core.pollplan import PollPlanner
+from batchgen.core.pollplans import PollPlans
 from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
 from batchgen.edges.ledger import LedgerWriter
@@ -72,7 +72,7 @@ async def test_a_result_url_lagging_the_status_url_is_asked_again(tmp_path: Path
     async with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
         outcomes = Outcomes(ledger, stats, print)
         retrier = Retry(SystemClock(), throttle, outcomes, Backoff.immediate(), seeded_rand(0))
-        follower = Follower(api, Kit(throttle, ledger, retrier), PollPlanner(0.01), retention=3600)
+        follower = Follower(api, Kit(throttle, ledger, retrier), PollPlans(0.01), retention=3600)
         follower.result_answers_pending = False  # ask the status URL, then the result URL
         job = Job(id="j", model="qwen-image", params={"prompt": "x"})
         poll = await follower.follow(job, Submitted("r", "status", "result"))

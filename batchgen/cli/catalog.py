@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -18,6 +18,7 @@ import click
 from batchgen.edges.catalog import Catalog, CatalogError, Entry, default_catalog_path
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder
 from batchgen.edges.storage import LocalStore
+from batchgen.manifest.estimate import estimate
 from batchgen.manifest.loader import Manifest
 from batchgen.run.reuse import open_reuse
 from batchgen.run.reuseplan import count_reusable
@@ -65,16 +66,18 @@ def reuse_kwargs(flags: dict[str, Any]) -> dict[str, Any]:
 
 
 def reuse_lines(
-    manifest: Manifest, total: int, catalog: Any, reuse_from: Any, reuse: bool
+    manifest: Manifest, jobs: Mapping[str, int], catalog: Any, reuse_from: Any, reuse: bool
 ) -> list[str]:
-    """For `validate`: how many jobs the catalogue already has (checked), what that saves."""
+    """For `validate`: how many of the `jobs` (by model) the catalogue already has (checked),
+    what that saves, and what the rest cost, each priced by its own model."""
     with open_reuse(catalog, reuse_from, reuse, read_only=True) as reuser:
         if not reuser.sources:
             return []
-        price = manifest.settings.price_for(manifest.schema)
-        ids, saved = count_reusable(reuser, manifest.jobs(), price)
-    pay = total - len(ids)
-    cost = f"${pay * price:,.2f}" if price is not None else "cost unknown"
+        ids, saved, reused = count_reusable(reuser, manifest.jobs(), manifest.settings.price_of)
+    left = {model: max(0, n - reused[model]) for model, n in jobs.items()}
+    pay = sum(left.values())
+    price = estimate(left or {manifest.model: 0}, manifest.settings).cost_usd
+    cost = f"${price:,.2f}" if price is not None else "cost unknown"
     return [
         f"catalogue: {len(ids):,} job(s) already generated, reused at no cost "
         f"(saves ${saved:,.2f}); {pay:,} to pay for ({cost})"

@@ -67,5 +67,5 @@ def validate(
     for line in summary_lines(loaded, scan):
         click.echo(line)
     with _exit_on_errors():
-        for line in reuse_lines(loaded, scan.count, **reuse_kwargs(reuse)):
+        for line in reuse_lines(loaded, scan.models, **reuse_kwargs(reuse)):
             click.echo(line)

@@ -114,6 +114,8 @@ class LedgerJob:
     attempts: int = 0
     # Images 1.. ((file, sha256)) of a job that made several (max_images).
     more_files: tuple[tuple[str, str], ...] = ()
+    # The model of a completed job (its metadata row's): a resume seeds that model's poll plan.
+    model: str | None = None
     # Replay's bookkeeping, not a fact about the job (so not compared): the run whose `intent`
     # is still unanswered, -1 if none.
     open_intent_run: int = field(default=-1, compare=False, repr=False)
@@ -232,6 +234,9 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.completed_at = value if type(value) is float else _number(value)
                 job.completed_line = number
                 job.more_files = more_files(record.get("files"))
+                value = record.get("row")
+                value = value.get("model") if type(value) is dict else None
+                job.model = value if value and type(value) is str else None
                 metrics = record.get("metrics")
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None

@@ -21,13 +21,11 @@ A file that is not a SQLite database, has corrupted pages or another schema vers
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from batchgen.core.fingerprint import public_location
 from batchgen.edges.catalogbase import (
     CATALOG_ENV,
     CatalogError,
@@ -35,6 +33,7 @@ from batchgen.edges.catalogbase import (
     Entry,
     default_catalog_path,
 )
+from batchgen.edges.catalogschema import COLUMNS, INSERT, SCHEMA, SCHEMA_VERSION, row_of, upgrade
 
 __all__ = [
     "BATCH",
@@ -47,23 +46,8 @@ __all__ = [
     "default_catalog_path",
 ]
 
-SCHEMA_VERSION: Final = 1
 BATCH: Final = 500  # rows per write transaction, and fingerprints per lookup query
 BUSY_MS: Final = 60_000  # how long a writer waits for another's transaction before giving up
-_COLUMNS: Final = (
-    "fingerprint, location, file, sha256, bytes, request_id, cost, created, job, inference"
-)
-_SCHEMA: Final = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE images (fingerprint BLOB NOT NULL, location TEXT NOT NULL, file TEXT NOT NULL,"
-    " sha256 TEXT NOT NULL, bytes INTEGER, request_id TEXT, cost REAL, created REAL NOT NULL,"
-    " job TEXT, inference REAL, PRIMARY KEY (fingerprint, location, file)) WITHOUT ROWID",
-    # How far each ledger has been read into the catalogue (`head`: hash of its first line).
-    "CREATE TABLE ledgers (path TEXT PRIMARY KEY, head TEXT NOT NULL, offset INTEGER NOT NULL)",
-)
-
-
-_INSERT: Final = "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?,?,?,?)"
 
 
 class Catalog:
@@ -121,7 +105,7 @@ class Catalog:
             db.execute("BEGIN IMMEDIATE")  # two processes creating it at once: one does
             try:
                 if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone():
-                    for statement in _SCHEMA:
+                    for statement in SCHEMA:
                         db.execute(statement)
                     db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 db.execute("COMMIT")
@@ -133,6 +117,8 @@ class Catalog:
             raise CatalogError(f"catalogue {self.name} has no batchgen schema (tables: "
                                f"{sorted(tables)}); {self._advice()}")  # fmt: skip
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is not None and found[0] != str(SCHEMA_VERSION) and upgrade(db, found[0]):
+            return  # an older version, brought up to this one (`catalogschema`)
         if found is None or found[0] != str(SCHEMA_VERSION):
             version = "none" if found is None else found[0]
             raise CatalogError(
@@ -161,12 +147,12 @@ class Catalog:
         count = 0
         batch: list[tuple[Any, ...]] = []
         for entry in entries:
-            batch.append(_row(entry))
+            batch.append(row_of(entry))
             if len(batch) >= BATCH:
-                count += self._write(_INSERT, batch)
+                count += self._write(INSERT, batch)
                 batch = []
         if batch:
-            count += self._write(_INSERT, batch)
+            count += self._write(INSERT, batch)
         return count
 
     def drop(self, entries: Iterable[Entry]) -> int:
@@ -222,7 +208,7 @@ class Catalog:
                 chunk = fingerprints[i : i + BATCH]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM images WHERE fingerprint IN ({marks})", chunk
+                    f"SELECT {COLUMNS} FROM images WHERE fingerprint IN ({marks})", chunk
                 ).fetchall()
                 for row in rows:
                     found.setdefault(row[0], []).append(Entry(*row))
@@ -238,7 +224,7 @@ class Catalog:
         while True:
             try:
                 rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM images WHERE (fingerprint, location, file) > (?,?,?)"
+                    f"SELECT {COLUMNS} FROM images WHERE (fingerprint, location, file) > (?,?,?)"
                     f" ORDER BY fingerprint, location, file LIMIT {BATCH}",
                     last,
                 ).fetchall()
@@ -282,18 +268,3 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             return str(exc)
         return None if found == ["ok"] else "; ".join(found[:5])
-
-
-def _row(entry: Entry) -> tuple[Any, ...]:
-    return (
-        entry.fingerprint,
-        public_location(entry.location),
-        entry.file,
-        entry.sha256,
-        entry.size,
-        entry.request_id,
-        entry.cost,
-        entry.created or time.time(),
-        entry.job,
-        entry.inference,
-    )

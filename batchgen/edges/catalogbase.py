@@ -41,6 +41,8 @@ class Entry:
     created: float = 0.0  # epoch seconds
     job: str | None = None  # its job id in that folder
     inference: float | None = None  # the server's inference_time, seconds (for its metadata row)
+    index: int = 0  # its place among its job's images (`{id}-{k}.{ext}`: k)
+    images: int | None = 1  # how many images its job stored; None: unknown (an older catalogue)
 
     @property
     def where(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -62,9 +63,30 @@ def ledger_entries(
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
-            entry = _entry(record, location, params_of)
-            if entry is not None:
-                yield entry
+            yield from _entries(record, location, params_of)
+
+
+def _entries(
+    record: Any, location: str, params_of: dict[str, frozenset[str] | None]
+) -> Iterator[Entry]:
+    """One entry per image of a `completed` record: its `file`, or each of its `files` (a job
+    that made several, `{id}-{k}.{ext}`), with its index and their count."""
+    entry = _entry(record, location, params_of)
+    if entry is None:
+        return
+    files = record.get("files")
+    if type(files) is not list or len(files) < 2:
+        yield entry
+        return
+    images: list[tuple[str, str]] = []
+    for f in files:
+        name, sha256 = (f.get("file"), f.get("sha256")) if type(f) is dict else (None, None)
+        if type(name) is not str or type(sha256) is not str:
+            return  # a damaged list: none of them, rather than a job short of some images
+        images.append((name, sha256))
+    for k, (name, sha256) in enumerate(images):
+        # `bytes` of such a record is the sum of its images: no image's own size.
+        yield replace(entry, file=name, sha256=sha256, index=k, images=len(images), size=None)
 
 
 def _entry(record: Any, location: str, params_of: dict[str, frozenset[str] | None]) -> Entry | None:

@@ -5,8 +5,9 @@ learn the latency from finished jobs, ask the result URL directly while it answe
 fall back to the status URL when it does not) are one concern of their own. While the plan is
 young (`PollPlanner.settled`), the first jobs also poll on the planner's probe schedule, and a
 new plan wakes every job sleeping on the old one: a server far faster than the model's typical
-latency is seen after its first job, not after 28 s. Each new plan also resizes the in-flight cap
-(`--concurrency auto`: rate x latency). The engine only
+latency is seen after its first job, not after 28 s. Each model has a plan of its own
+(`core.pollplans`: a run mixing a 1 s and a 10 s model learns both), and each new plan resizes
+the in-flight cap (`--concurrency auto`: rate x latency, the slowest model's). The engine only
 asks `follow` for the final answer; failures go through the one retry primitive (`retry`).
 """
 
@@ -21,6 +22,7 @@ from batchgen.core.events import Expired, FailureKind
 from batchgen.core.jobs import Job
 from batchgen.core.policy import Action, Decision, Failure, failure_of
 from batchgen.core.pollplan import PollPlanner, completion_time
+from batchgen.core.pollplans import PollPlans
 from batchgen.core.wire import Poll, Submitted
 from batchgen.engine.kit import Kit
 from batchgen.engine.outcomes import JobOver
@@ -38,15 +40,24 @@ class Polls(Protocol):
 class Follower:
     """Polls requests to the end; one per engine, shared by its job tasks."""
 
-    def __init__(self, api: Polls, kit: Kit, schedule: PollPlanner, retention: float) -> None:
+    def __init__(self, api: Polls, kit: Kit, plans: PollPlans, retention: float) -> None:
         self.api = api
         self.throttle, self.ledger, self.retry = kit.throttle, kit.ledger, kit.retry
         self.stats, self.clock = kit.stats, kit.clock
-        self.schedule = schedule
+        self.plans = plans
         self.retention = retention
         self.result_answers_pending = True  # until the result URL proves otherwise
-        self._replanned = asyncio.Event()  # set (and replaced) when the plan changes
-        kit.throttle.fit_concurrency(schedule.latency_high(), schedule.poll_delay())
+        self._replanned = asyncio.Event()  # set (and replaced) when a plan changes
+        self._fitted = -1  # `plans.version` the in-flight cap was last fitted to
+        self._refit()
+
+    def _refit(self) -> None:
+        """Resize the in-flight cap if a plan was made or changed since the last fit."""
+        if self.plans.version != self._fitted:
+            self._fitted = self.plans.version
+            figures = self.plans.fit()
+            if figures is not None:
+                self.throttle.fit_concurrency(*figures)
 
     async def follow(self, job: Job, request: Submitted, age: float = 0.0) -> Poll | None:
         """Poll until final; None when the server forgot the request (resubmit it).
@@ -55,9 +66,11 @@ class Follower:
         """
         clock = self.clock
         submitted = clock.now() - age
-        probes = list(self.schedule.probe()) if age == 0.0 else []
+        schedule = self.plans.of(job.model)
+        self._refit()  # the model's first job: its plan joins the cap's figures
+        probes = list(schedule.probe()) if age == 0.0 else []
         polls = 0  # polls on the plan (probe polls are not)
-        probing = await self._until_due(polls, submitted, probes)
+        probing = await self._until_due(schedule, polls, submitted, probes)
         pending_at = 0.0  # seconds after submit of the last poll that found the job running
         tries = Tries(job, "poll", request=request)  # retries are bounded per run of errors
         status_only = False  # this request's result URL answered 404: use its status URL
@@ -86,28 +99,31 @@ class Follower:
                 polls += 1
             elapsed = clock.now() - submitted
             if poll.state == "COMPLETED":
-                self._learn(poll, elapsed, pending_at, resumed=age > 0)
+                self._learn(schedule, poll, elapsed, pending_at, resumed=age > 0)
                 if poll.output is None:  # a status body: the image is at the result URL
                     return await self._result(job, request)
                 return poll
             if poll.state == "FAILED":
                 return poll
             pending_at = elapsed
-            probing = await self._until_due(polls, submitted, probes)
+            probing = await self._until_due(schedule, polls, submitted, probes)
 
-    async def _until_due(self, polls: int, submitted: float, probes: list[float]) -> bool:
-        """Sleep until the next poll: the plan's, or an earlier probe time (then True, and that
-        probe is used); while the plan is young, a new plan cuts the sleep short and the time is
+    async def _until_due(
+        self, schedule: PollPlanner, polls: int, submitted: float, probes: list[float]
+    ) -> bool:
+        """Sleep until the next poll: the job's model's plan's, or an earlier probe time (then
+        True, and that probe is used); while the plan is young, a new plan (of any model: a
+        spurious wake only works the time out again) cuts the sleep short and the time is
         worked out again."""
         while True:
             elapsed = self.clock.now() - submitted
             while probes and probes[0] <= elapsed:
                 probes.pop(0)  # passed while this job waited for a token or a slot
-            wait = self.schedule.delay(polls, elapsed)
+            wait = schedule.delay(polls, elapsed)
             probe = bool(probes) and probes[0] - elapsed < wait
             if probe:
                 wait = probes[0] - elapsed
-            if self.schedule.settled:
+            if schedule.settled:
                 await self.clock.sleep(wait)
             elif not await self._nap(wait):
                 continue
@@ -134,18 +150,20 @@ class Follower:
         young = self.clock.now() - submitted < self.retention
         return young and exc.status != 429 and exc.status < 500
 
-    def _learn(self, poll: Poll, elapsed: float, pending_at: float, *, resumed: bool) -> None:
-        """Feed the poll plan: the server's timing if it gives one, else the interval between
-        the last poll that saw the job running and the one that saw it done (a resumed job's
-        interval includes the downtime: not learned)."""
-        schedule, version = self.schedule, self.schedule.version
+    def _learn(
+        self, schedule: PollPlanner, poll: Poll, elapsed: float, pending_at: float, *, resumed: bool
+    ) -> None:
+        """Feed the job's model's poll plan: the server's timing if it gives one, else the
+        interval between the last poll that saw the job running and the one that saw it done
+        (a resumed job's interval includes the downtime: not learned)."""
+        version = schedule.version
         exact = completion_time(poll.metrics, elapsed)
         if exact is not None:
             schedule.observe(exact)
         elif not resumed:
             schedule.observe_between(pending_at, elapsed)
         if schedule.version != version:
-            self.throttle.fit_concurrency(schedule.latency_high(), schedule.poll_delay())
+            self._refit()
             self._replanned.set()
             self._replanned = asyncio.Event()
 

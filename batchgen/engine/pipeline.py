@@ -37,7 +37,7 @@ from batchgen.core.policy import (
     maybe_billed,
     seeded_rand,
 )
-from batchgen.core.pollplan import PollPlanner
+from batchgen.core.pollplans import PollPlans
 from batchgen.core.resume import Step, Work
 from batchgen.core.runstats import RunStats
 from batchgen.core.wire import Poll, Submitted
@@ -84,8 +84,9 @@ class Engine:
             rpm_auto=config.rpm_auto,
             rpm_start=config.rpm_start,
         )
-        self.schedule = PollPlanner(config.typical_seconds)
-        self.schedule.seed(config.known_latencies)
+        # A poll plan per model, each from its own prior (`model_seconds`) and resume seeds.
+        self.plans = PollPlans(config.typical_seconds, config.model_seconds)
+        self.plans.seed(config.known_latencies)
         self._writers = asyncio.Semaphore(config.writers)
         self._stopped = asyncio.Event()
         # Accepted jobs whose cost is not counted yet, and when each was accepted.
@@ -94,8 +95,8 @@ class Engine:
         rand = seeded_rand(config.seed)
         self.retry = Retry(self.clock, self.throttle, self.outcomes, config.backoff, rand)
         kit = Kit(self.throttle, ledger, self.retry)
-        self.follower = Follower(api, kit, self.schedule, config.retention)
-        self.storing = StoreStage(api, self.retry, config.price_per_image)
+        self.follower = Follower(api, kit, self.plans, config.retention)
+        self.storing = StoreStage(api, self.retry, config.price_of)
         self.sync_stage = SyncStage(api, kit, self.inflight, self._sending)
         self.uploads: UploadStage | None = None  # local inputs: a JSON poster and a host
         if isinstance(api, Poster) and config.upload_root:
@@ -196,7 +197,7 @@ class Engine:
         one more paid job could pass the budget or the reported balance."""
         await self._until_stopped(self.throttle.before_submit())
         cfg = self.config
-        reason = unaffordable(self.stats, cfg.price_per_image, cfg.budget_usd, cfg.spent_before)
+        reason = unaffordable(self.stats, cfg.reserved_price(), cfg.budget_usd, cfg.spent_before)
         if reason is not None:
             self.stop(reason)
         if self.stopping:

@@ -9,6 +9,7 @@ are already paid for.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from batchgen.core.budget import job_cost
@@ -40,11 +41,13 @@ class Downloads(Protocol):
 class StoreStage:
     """One per engine, shared by its job tasks; `writer` is set when the run opens its sinks."""
 
-    def __init__(self, api: Downloads, retry: Retry, price_per_image: float | None) -> None:
+    def __init__(
+        self, api: Downloads, retry: Retry, price_of: Callable[[str], float | None]
+    ) -> None:
         self.api = api
         self.retry = retry
         self.stats = retry.stats
-        self.price_per_image = price_per_image
+        self.price_of = price_of  # a job's price by its model, when the server gives no cost
         self.writer: ImageWriter | None = None
 
     async def refetch(self, job: Job, output: str) -> Fetched | None:
@@ -90,7 +93,8 @@ class StoreStage:
             await outcomes.release(job, self.stats.stop_reason)
             raise JobOver from None
         total = clock.now() - accepted_at if accepted_at is not None else None
-        self.stats.complete(job_cost(poll.metrics, self.price_per_image), dict(poll.metrics), total)
+        cost = job_cost(poll.metrics, self.price_of(job.model))
+        self.stats.complete(cost, dict(poll.metrics), total)
         log.info("done %s (request %s)", job.id, request.request_id)
 
     async def _fetch(self, job: Job, request: Submitted, poll: Poll, output: str | None) -> Fetched:

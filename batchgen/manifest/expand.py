@@ -12,6 +12,7 @@ set by an entry is an error (the sweep over it would silently collapse into dupl
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +61,7 @@ class Expander:
         self.file = file
         self.log = log
         self.count = 0
+        self.models: Counter[str] = Counter()  # valid jobs by model: each is priced by its own
         # False: only check, identify and count jobs, build none (scan() past its sample).
         self.build_jobs = True
         self._ids = JobIds(log)
@@ -89,6 +91,7 @@ class Expander:
                             self.count += repeat
                             continue
                         id_params = identity_params(params, refs)
+                        self.models[model] += repeat
                         for r in range(repeat):
                             self.count += 1
                             if self.count > self.max_jobs:
@@ -238,6 +241,7 @@ class Expander:
             return
 
         id_line = entry.key_lines.get("id", entry.line)
+        self.models[model] += entry.repeat or self.repeat
         for r in range(entry.repeat or self.repeat):
             self.count += 1
             if self.count > self.max_jobs:

@@ -31,6 +31,7 @@ class Scan:
     sample: tuple[Job, ...]
     problems: tuple[ManifestProblem, ...]  # the first ones, capped
     total_problems: int
+    models: Mapping[str, int] = field(default_factory=dict)  # valid jobs by model, for estimates
 
     @property
     def ok(self) -> bool:
@@ -92,7 +93,7 @@ class Manifest:
             if len(kept) >= sample:
                 expander.build_jobs = False
         self._check_not_empty(expander, log)
-        return Scan(expander.count, tuple(kept), tuple(log.kept), log.total)
+        return Scan(expander.count, tuple(kept), tuple(log.kept), log.total, dict(expander.models))
 
     def _expander(self, log: ProblemLog) -> Expander:
         return Expander(

@@ -16,7 +16,7 @@ from typing import Any, Final
 from batchgen.core.errors import BatchgenError
 from batchgen.core.jobs import DEFAULT_NAME_TEMPLATE, name_template_problem
 from batchgen.core.littles import AUTO_START_RPM
-from batchgen.models.registry import ModelSchema
+from batchgen.models.registry import ModelSchema, schema_for
 
 __all__ = [
     "DEFAULT_MAX_JOBS",
@@ -69,6 +69,10 @@ class RunSettings:
         if self.price_per_image is not None:
             return self.price_per_image
         return schema.price_usd if schema is not None else None
+
+    def price_of(self, model: str) -> float | None:
+        """Price per image of a job of `model`: the setting, else that model's, else unknown."""
+        return self.price_for(schema_for(model))
 
 
 def _number(x: Any) -> bool:

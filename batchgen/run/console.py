@@ -9,6 +9,7 @@ from collections import Counter
 from batchgen.core.jobs import Job
 from batchgen.manifest.estimate import Estimate, estimate, format_duration
 from batchgen.manifest.loader import Manifest, Scan
+from batchgen.run.resumeplan import PAY_KEY
 from batchgen.run.runner import RunResult
 
 __all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
@@ -21,19 +22,21 @@ def _job_line(job: Job) -> str:
 
 
 def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
-    """Job count, sample jobs, cost and duration estimates for a valid manifest."""
+    """Job count, sample jobs, cost and duration estimates for a valid manifest: each job
+    priced and timed by its own model."""
     s = manifest.settings
-    est = estimate(scan.count, s, manifest.schema)
-    lines = [f"{manifest.path}: valid, {scan.count:,} job(s), model {manifest.model}"]
+    est = estimate(scan.models or {manifest.model: scan.count}, s)
+    models = est.models
+    named = (
+        f"model {models[0].model}"
+        if len(models) == 1
+        else "models " + ", ".join(f"{m.model} ({m.jobs:,})" for m in models)
+    )
+    lines = [f"{manifest.path}: valid, {scan.count:,} job(s), {named}"]
     if scan.sample:
         lines.append(f"first {len(scan.sample)} job(s):")
         lines.extend(_job_line(job) for job in scan.sample)
-    if est.cost_usd is None:
-        lines.append("estimated cost: unknown (set price_per_image or --price-per-image)")
-    else:
-        lines.append(
-            f"estimated cost: ${est.cost_usd:,.2f} ({scan.count:,} x ${est.price_per_image:.3f})"
-        )
+    lines.append(f"estimated cost: {_cost(est)}")
     polls = "polls count against the limit" if s.count_polls else "polls not counted"
     rpm = f"{s.rpm:g}" if s.fixed_rpm else f"auto (from {est.limits.by_rate:g})"
     lines.append(
@@ -51,6 +54,17 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
         lines.append(f"note: budget_usd = {s.budget_usd:g} stops the run before it completes")
     lines.append(f"output: {s.output}/  (nothing was sent)")
     return lines
+
+
+def _cost(est: Estimate) -> str:
+    """'$1.60 (8 x $0.200)', by model when there are several, or why it is unknown."""
+    if est.cost_usd is None:
+        which = f"no price for {', '.join(est.unpriced)}; " if len(est.models) > 1 else ""
+        return f"unknown ({which}set price_per_image or --price-per-image)"
+    if len(est.models) == 1:
+        return f"${est.cost_usd:,.2f} ({est.jobs:,} x ${est.price_per_image:.3f})"
+    parts = " + ".join(f"{m.jobs:,} x ${m.price_per_image:.3f} {m.model}" for m in est.models)
+    return f"${est.cost_usd:,.2f} ({parts})"
 
 
 def _concurrency(est: Estimate) -> str:
@@ -166,10 +180,13 @@ def dry_run_lines(
     """What `run` would do now, from the resume plan: counts per step, cost and time to go
     (`latency_seconds`: the server's typical latency when it is not the model's)."""
     to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
-    est = estimate(to_pay, manifest.settings, manifest.schema, latency_seconds=latency_seconds,
-                   window=window)  # fmt: skip
+    by_model = {k[len(PAY_KEY) :]: v for k, v in steps.items() if k.startswith(PAY_KEY)}
+    if not by_model or sum(by_model.values()) != to_pay:  # no counts by model: the manifest's
+        by_model = {manifest.model: to_pay}
+    est = estimate(by_model, manifest.settings, latency_seconds=latency_seconds, window=window)
+    jobs = sum(v for k, v in steps.items() if k not in _NOT_JOBS and not k.startswith(PAY_KEY))
     lines = [
-        f"{manifest.path}: {sum(v for k, v in steps.items() if k not in _NOT_JOBS):,} job(s)",
+        f"{manifest.path}: {jobs:,} job(s)",
         f"  already done            {steps['done']:,}",
         f"  reuse from catalogue    {steps['reuse']:,}  (not paid: saves "
         f"${steps['saved_cents'] / 100:,.2f})",
@@ -184,6 +201,8 @@ def dry_run_lines(
         lines.append(f"  no longer in manifest   {steps['removed']:,}  (left alone)")
     cost = "unknown" if est.cost_usd is None else f"${est.cost_usd:,.2f}"
     lines.append(f"to pay for: {to_pay:,} image(s), {cost}, about {format_duration(est.seconds)}")
+    if len(est.models) > 1:
+        lines.append("  by model: " + ", ".join(f"{m.model} {m.jobs:,}" for m in est.models))
     lines.append(_binding_line(est))
     lines.append("dry run: nothing was sent")
     return lines

@@ -7,7 +7,7 @@ once, can pass it around and compare it, and a new option is one field with its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -25,6 +25,7 @@ __all__ = [
     "MediaLimits",
     "RunOptions",
     "expected_seconds",
+    "model_seconds",
 ]
 
 DEFAULT_GRACE: Final = 120.0  # seconds in-flight jobs get to finish after the first Ctrl-C
@@ -95,3 +96,17 @@ def expected_seconds(
         return config.latency, "default: the emulator's latency"
     known = schema_for(model) is not None
     return typical_seconds_of(model), f"default: {model}'s typical time" if known else "default"
+
+
+def model_seconds(
+    models: Iterable[str], emulator: bool | EmulatorConfig, expect_seconds: float | None
+) -> dict[str, float]:
+    """Each model's expected seconds, where its poll plan starts (`core.pollplans`): the flag
+    for every model, else the emulator's latency for that model (it may scale each model's
+    typical time), else the model's table (`UNKNOWN_MODEL_SECONDS` for a pass-through slug)."""
+    if expect_seconds is not None:
+        return dict.fromkeys(models, expect_seconds)
+    if emulator is not False:
+        config = emulator if isinstance(emulator, EmulatorConfig) else EmulatorConfig()
+        return {model: config.latency_of(model)[0] for model in models}
+    return {model: typical_seconds_of(model) for model in models}

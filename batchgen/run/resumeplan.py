@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchgen.core.budget import spent_before
 from batchgen.core.errors import LedgerError
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.jobs import Job
@@ -31,6 +32,7 @@ from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
 from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
+    "PAY_KEY",
     "ResumeCounts",
     "count_owned",
     "intact_jobs",
@@ -39,10 +41,14 @@ __all__ = [
     "part_allocator",
     "pending_work",
     "plan_resume",
+    "spent_in_folder",
     "submit_candidates",
     "work_after_reuse",
     "work_for",
 ]
+
+
+PAY_KEY = "pay:"  # `plan_resume`'s keys "pay:MODEL": the jobs it would submit, by model
 
 
 @dataclass
@@ -71,7 +77,8 @@ def plan_resume(
 
     Keys: done, failed (left alone), attach, refetch, submit (new), resubmit_unknown (possible
     double charge), resubmit_expired, removed (in the ledger, not in the manifest), reuse (from
-    the catalogue, not paid) and `saved_cents` (what those reused images cost, in US cents).
+    the catalogue, not paid), `saved_cents` (what those reused images cost, in US cents) and
+    `pay:MODEL` (the jobs it would submit, new or again, by model: each is priced by its own).
     """
     layout = plan_layout(
         out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
@@ -88,11 +95,11 @@ def plan_resume(
     steps: Counter[str] = Counter()
     jobs = owned(manifest.jobs(), shard)
     intact = intact_jobs(past, layout.store)
-    price = manifest.settings.price_for(manifest.schema)
+    price = manifest.settings.price_of
     with open_reuse(catalog, reuse_from, reuse, storage_options, read_only=True) as reuser:
         works = _reuse_counted(
             pending_work(jobs, past, intact, counts, retry_failed=retry_failed),
-            lambda batch: count_reusable(reuser, batch, price),
+            lambda batch: count_reusable(reuser, batch, price)[:2],
             steps,
         )
         _count_steps(works, steps)
@@ -130,6 +137,7 @@ def _count_steps(works: Iterator[Work], steps: Counter[str]) -> None:
                 if work.expired
                 else "submit"
             )
+            steps[PAY_KEY + work.job.model] += 1
         else:
             key = work.step.value
         steps[key] += 1
@@ -229,15 +237,35 @@ async def work_after_reuse(
     return pending_work(jobs(), past, intact, counts, retry_failed=retry_failed, reused=reused)
 
 
-def known_latencies(past: Replay, keep: int = 256) -> tuple[float, ...]:
+def known_latencies(
+    past: Replay, default_model: str, keep: int = 256
+) -> dict[str, tuple[float, ...]]:
     """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
-    of each latency: it includes the download), so a resume plans its polls from them."""
-    spans = [
-        job.completed_at - job.submitted_at
-        for job in past.jobs.values()
-        if job.state is State.COMPLETED and job.completed_at and job.submitted_at
-    ]
-    return tuple(x for x in spans[-keep:] if x >= 0)
+    of each latency: it includes the download), by model, so a resume plans each model's polls
+    from its own jobs. A job whose record names no model (a ledger from before models were
+    recorded) counts as `default_model`'s, the manifest's."""
+    spans: dict[str, list[float]] = {}
+    for job in past.jobs.values():
+        if job.state is State.COMPLETED and job.completed_at and job.submitted_at:
+            span = job.completed_at - job.submitted_at
+            if span >= 0:
+                spans.setdefault(job.model or default_model, []).append(span)
+    return {model: tuple(xs[-keep:]) for model, xs in spans.items()}
+
+
+def spent_in_folder(
+    past: Replay, price_of: Callable[[str], float | None], default_model: str
+) -> float:
+    """What earlier runs spent on the folder's completed jobs: each one's recorded cost, else
+    its own model's price (`default_model`'s for a record that names none)."""
+    return spent_before(
+        (
+            job.cost if job.cost is not None else price_of(job.model or default_model)
+            for job in past.jobs.values()
+            if job.state is State.COMPLETED
+        ),
+        None,
+    )
 
 
 def part_allocator(

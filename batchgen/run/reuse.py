@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from batchgen.core.events import Completed
 from batchgen.core.fingerprint import fingerprint, public_location
-from batchgen.core.jobs import Job, output_name
-from batchgen.core.metadata import metadata_row
+from batchgen.core.jobs import Job
 from batchgen.core.runstats import RunStats
-from batchgen.core.wire import Poll
 from batchgen.edges.catalog import (
     BATCH,
     Catalog,
@@ -42,13 +39,14 @@ from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.ledgerindex import folder_ledgers, index_folder, index_ledger
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.storage import LocalStore, StorageError, Store, is_remote, open_store
+from batchgen.models.registry import schema_for
+from batchgen.run.reusesets import image_names, image_sets, reused_record
 
 __all__ = ["WORKERS", "Reuse", "fingerprinted", "open_reuse", "reuse_jobs", "store_location"]
 
 log = logging.getLogger("batchgen.reuse")
 
 WORKERS: Final = 16  # images checked (hashed) and placed at once
-_FORMATS: Final = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp", "gif": "gif"}
 
 CatalogOption = Path | str | bool | None  # None/True: the default file; False: none
 
@@ -167,9 +165,10 @@ async def reuse_jobs(
     stats: RunStats,
     filename: str,
     parts: PartAllocator | None,
-    price: float | None,
+    price: Callable[[str], float | None],
 ) -> set[str]:
     """Place every candidate (a job about to be submitted) the catalogue has; their ids.
+    `price`: a model's price per image, what a reused image saves when its entry has no cost.
 
     The manifest is read and the catalogue searched in a thread, batch by batch, so an
     in-process emulator (or anything else on the loop) keeps running meanwhile."""
@@ -184,15 +183,19 @@ async def reuse_jobs(
         async def one(
             job: Job, found: list[tuple[Catalog, Entry]], stale: list[tuple[Catalog, Entry]]
         ) -> None:
+            schema = schema_for(job.model)
+            asked = schema.outputs_for(job.params) if schema is not None else 1
             async with gate:
-                placed = await _place(reuse, job, found, store, filename, parts, stale)
+                placed = await _place(reuse, job, image_sets(found, asked), store, filename,
+                                      parts, stale)  # fmt: skip
             if placed is None:
                 return
-            entry, name, how = placed
-            await _record(ledger, job, entry, name, how)
+            entries, names, how = placed
+            await _record(ledger, job, entries, names, how, asked)
             reused.add(job.id)
             stats.reused += 1
-            stats.saved += entry.cost if entry.cost is not None else (price or 0.0)
+            cost = entries[0].cost  # what the job cost when it was made (each row says it)
+            stats.saved += cost if cost is not None else (price(job.model) or 0.0)
 
         async with asyncio.TaskGroup() as group:
             for job, key in batch:
@@ -208,36 +211,43 @@ async def reuse_jobs(
 async def _place(
     reuse: Reuse,
     job: Job,
-    found: list[tuple[Catalog, Entry]],
+    sets: list[tuple[Catalog, tuple[Entry, ...]]],
     store: Store,
     filename: str,
     parts: PartAllocator | None,
     stale: list[tuple[Catalog, Entry]],
-) -> tuple[Entry, str, str] | None:
-    folder: str | None = None
-    for source, entry in found:
-        if _escapes(entry.file):
-            stale.append((source, entry))  # not a file of that folder: never followed
+) -> tuple[tuple[Entry, ...], list[str], str] | None:
+    """Copy the first whole set of images (`reusesets`) that is still intact into `store`:
+    its entries, their names here, and how the first was placed; None if none is."""
+    folders: list[str] = []  # a part per image, as the writer takes them, kept across sets
+    for source, entries in sets:
+        escaping = [(source, e) for e in entries if _escapes(e.file)]
+        if escaping:
+            stale.extend(escaping)  # not a file of that folder: never followed
             continue
-        ext = PurePosixPath(entry.file).suffix.removeprefix(".")
-        origin = reuse.store_for(entry.location)
+        origin = reuse.store_for(entries[0].location)
         try:
-            name = output_name(job, ext, filename).as_posix()
+            names = image_names(job, entries, filename)
         except ValueError:
             continue
         if origin is None:
             continue
         if parts is not None:
-            folder = folder or parts.take()
-            name = f"{folder}/{name}"
+            folders += [parts.take() for _ in range(len(names) - len(folders))]
+            names = [f"{folder}/{name}" for folder, name in zip(folders, names, strict=False)]
+        hows: list[str] = []
         try:
-            how = await place_image(origin, entry.file, entry.sha256, store, name)
+            for entry, name in zip(entries, names, strict=True):
+                how = await place_image(origin, entry.file, entry.sha256, store, name)
+                if how is None:
+                    stale.append((source, entry))
+                    break
+                hows.append(how)
         except SourceUnavailable as exc:
             log.warning("not reused (kept in the catalogue): %s", exc)
             continue
-        if how is not None:
-            return entry, name, how
-        stale.append((source, entry))
+        if len(hows) == len(entries):
+            return entries, names, hows[0]
     return None
 
 
@@ -246,35 +256,13 @@ def _escapes(file: str) -> bool:
     return not parts or PurePosixPath(file).is_absolute() or ".." in parts or "\\" in file
 
 
-async def _record(ledger: LedgerWriter, job: Job, entry: Entry, name: str, how: str) -> None:
-    """The ledger's `completed` record of a reused image: what replay and resume already read,
-    plus where it came from; the metadata row says it too (`reused_from`)."""
-    # The row describes the image, as the first one's did (its cost and inference time), plus
-    # where it was copied from; the ledger's metrics say what this run paid: nothing.
-    made = {"cost": entry.cost, "inference_time": entry.inference}
-    metrics = {k: v for k, v in made.items() if v is not None}
-    row = metadata_row(job, name, entry.request_id or "", Poll("COMPLETED", metrics=metrics))
-    row["reused_from"] = entry.where
-    ext = PurePosixPath(name).suffix.removeprefix(".")
-    await ledger.append(
-        Completed(
-            job=job.id,
-            request_id=entry.request_id or "",
-            file=name,
-            sha256=entry.sha256,
-            bytes=entry.size,
-            format=_FORMATS.get(ext, ext),
-            seed=job.seed,
-            metrics={"cost": 0.0},
-            output=None,
-            row=row,
-            reused={
-                "from": entry.where,
-                "request_id": entry.request_id,
-                "job": entry.job,
-                "cost": entry.cost,
-                "inference_time": entry.inference,
-                "how": how,
-            },
-        )
-    )
+async def _record(
+    ledger: LedgerWriter,
+    job: Job,
+    entries: tuple[Entry, ...],
+    names: list[str],
+    how: str,
+    asked: int,
+) -> None:
+    """The ledger's `completed` record of a reused job (`reusesets.reused_record`)."""
+    await ledger.append(reused_record(job, entries, names, how, asked))

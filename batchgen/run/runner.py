@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from batchgen.core.budget import spent_before
 from batchgen.core.errors import OutputError
 from batchgen.core.events import RunStarted
 from batchgen.core.lifecycle import State
@@ -29,6 +28,7 @@ from batchgen.edges.ledger import LedgerWriter, load_ledger
 from batchgen.edges.uploads import upload_root_for
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
+from batchgen.manifest.estimate import estimate
 from batchgen.manifest.loader import Manifest, load_manifest
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
 from batchgen.run.interrupts import EXIT_INTERRUPTED, signals
@@ -40,6 +40,7 @@ from batchgen.run.options import (
     MediaLimits,
     RunOptions,
     expected_seconds,
+    model_seconds,
 )
 from batchgen.run.progress import Reporter
 from batchgen.run.resumeplan import (
@@ -49,6 +50,7 @@ from batchgen.run.resumeplan import (
     known_latencies,
     owned,
     part_allocator,
+    spent_in_folder,
     work_after_reuse,
 )
 from batchgen.run.reuse import open_reuse
@@ -182,6 +184,9 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 loaded.model, emu.config if emu is not None else False, o.expect_seconds
             )
             typical = expected[0]
+            models = scan.models or {loaded.model: scan.count}  # each job by its own model
+            emulated = emu.config if emu is not None else False
+            price_of = settings.price_of
             if o.on_start is not None:
                 o.on_start(limits_line(loaded, o.overrides or {}, expected))
             sync = settings.mode == "sync"
@@ -202,14 +207,13 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     filename=settings.filename,
                     parts=part_allocator(scan.count, settings.folder_size, past, shard),
                     typical_seconds=typical,
+                    model_seconds=model_seconds(models, emulated, o.expect_seconds),
                     sync=sync,
                     price_per_image=settings.price_for(schema),
+                    model_prices={model: price_of(model) for model in models},
                     budget_usd=settings.budget_usd,
-                    known_latencies=known_latencies(past),
-                    spent_before=spent_before(
-                        (j.cost for j in past.jobs.values() if j.state is State.COMPLETED),
-                        settings.price_for(schema),
-                    ),
+                    known_latencies=known_latencies(past, loaded.model),
+                    spent_before=spent_in_folder(past, price_of, loaded.model),
                     upload_root=upload_root,
                     uploaded=past.uploads.get(upload_root, {}),  # a URL is good on its host
                 ),
@@ -220,9 +224,9 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             works = await work_after_reuse(
                 reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
                 retry_failed=o.retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
-                filename=settings.filename, parts=engine.config.parts,
-                price=settings.price_for(schema),
+                filename=settings.filename, parts=engine.config.parts, price=price_of,
             )  # fmt: skip
+            mean_price = estimate(models, settings).price_per_image  # the jobs' mean
             slots = settings.fixed_concurrency or AUTO_CEILING
             shape = RunShape(total, settings.fixed_rpm, window, slots, typical,
                              settings.count_polls, sync)  # fmt: skip
@@ -233,7 +237,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     shape,
                     counts.done,
                     time.monotonic() - started,
-                    settings.price_for(schema),
+                    mean_price,
                 ),
                 mode=Reporter.choose(o.quiet, o.status_stream),
                 interval=o.status_interval,
@@ -274,7 +278,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                                  written)  # fmt: skip
             if shard is not None:
                 summary["shard"] = {"index": shard.index, "count": shard.count, "jobs": total}
-                summary["price_per_image"] = settings.price_for(schema)  # merge: jobs with no cost
+                summary["price_per_image"] = mean_price  # merge: jobs with no cost
             await asyncio.to_thread(write_summary, out_dir, summary)
             await asyncio.to_thread(layout.publish_state)
         except OSError as exc:  # a full disk: the ledger has everything, the next run rebuilds

@@ -64,7 +64,7 @@ async def run_engine(
 
     engine.storing.store = store  # type: ignore[method-assign]
     if probes is not None:
-        engine.schedule.probes_left = probes
+        engine.plans.probes = probes
     jobs = [Job(id=f"j{i}", model="qwen-image", params={"prompt": f"p{i}"}) for i in range(n)]
     stats = await clock.run(engine.run(jobs))
     assert stats.completed == n
