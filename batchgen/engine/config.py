@@ -32,17 +32,6 @@ class Api(Protocol):
 
 @dataclass(frozen=True)
 class EngineConfig:
-    def price_of(self, model: str) -> float | None:
-        """What a job of `model` costs when the server does not say (USD)."""
-        return self.model_prices.get(model, self.price_per_image)
-
-    def reserved_price(self) -> float | None:
-        """The price the budget reserves per job in flight before any has cost something: the
-        dearest of the run's models (a budget must not be passed because a cheap model's job
-        was about to be sent while dear ones were in flight)."""
-        known = [p for p in self.model_prices.values() if p is not None]
-        return max(known) if known else self.price_per_image
-
     out_dir: Path
     concurrency: int | None = 4  # None: auto, rate x learned latency (`core.littles`)
     rpm: float | None = None
@@ -73,3 +62,14 @@ class EngineConfig:
     known_latencies: Mapping[str, Sequence[float]] = field(default_factory=dict)
     rpm_auto: bool = False  # learn the rate limit (`ratecontrol`), from `rpm_start` if known
     rpm_start: float | None = None
+
+    def price_of(self, model: str) -> float | None:
+        """What a job of `model` costs when the server does not say (USD)."""
+        return self.model_prices.get(model, self.price_per_image)
+
+    def reserved_price(self) -> float | None:
+        """The price the budget reserves per job in flight before any has cost something: the
+        dearest of the run's models (a budget must not be passed because a cheap model's job
+        was about to be sent while dear ones were in flight)."""
+        known = [p for p in self.model_prices.values() if p is not None]
+        return max(known) if known else self.price_per_image
