@@ -23,6 +23,12 @@ EXPECTED: dict[str, Any] = json.loads((FIXTURES / "ledger-v1.expected.json").rea
 
 
 V1_FIELDS = set(next(iter(EXPECTED["jobs"].values())))  # what the older replay recorded
+# Read since from what v1 ledgers already wrote: a completed job's model, from its metadata row.
+V1_MODELS = {
+    record["job"]: record["row"]["model"]
+    for record in map(json.loads, LEDGER.splitlines()[:-1])
+    if record["event"] == "completed"
+}
 
 
 def fields(job: LedgerJob) -> dict[str, Any]:
@@ -34,6 +40,8 @@ def fields(job: LedgerJob) -> dict[str, Any]:
             continue
         if f.name in V1_FIELDS:
             got[f.name] = getattr(job, f.name)
+        elif f.name == "model":  # checked against the fixture's rows by the test below
+            continue
         else:
             assert getattr(job, f.name) == f.default, f"{f.name} set by a v1 ledger"
     got["state"] = job.state.value
@@ -54,6 +62,9 @@ def test_replay_gives_the_recorded_jobs_counts_and_torn_tail():
     """Every job's fields, the counts and the torn tail equal the older replay's."""
     got = replay(io.BytesIO(LEDGER))
     assert {job_id: fields(job) for job_id, job in got.jobs.items()} == EXPECTED["jobs"]
+    completed = {i: j.model for i, j in got.jobs.items() if j.state.value == "completed"}
+    assert completed == {i: V1_MODELS[i] for i in completed}  # every one from its own row
+    assert completed
     assert (got.runs, got.events, got.valid_bytes, got.torn) == (
         EXPECTED["runs"],
         EXPECTED["events"],

@@ -25,6 +25,7 @@ nothing was billed, nothing is counted.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -236,7 +237,8 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.more_files = more_files(record.get("files"))
                 value = record.get("row")
                 value = value.get("model") if type(value) is dict else None
-                job.model = value if value and type(value) is str else None
+                # Interned: a million jobs share one string per model, not one each.
+                job.model = sys.intern(value) if value and type(value) is str else None
                 metrics = record.get("metrics")
                 job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
                 job.failure = None

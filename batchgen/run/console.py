@@ -41,7 +41,7 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
     rpm = f"{s.rpm:g}" if s.fixed_rpm else f"auto (from {est.limits.by_rate:g})"
     lines.append(
         f"estimated duration: {format_duration(est.seconds)} at {rpm} requests/min "
-        f"({polls}), concurrency {_concurrency(est)}, ~{est.latency_seconds:g} s per image "
+        f"({polls}), concurrency {_concurrency(est)}, ~{est.latency_seconds:.3g} s per image "
         f"=> {est.jobs_per_minute:.1f} images/min"
     )
     lines.append(_binding_line(est))
