@@ -33,7 +33,15 @@ from batchgen.edges.catalogbase import (
     Entry,
     default_catalog_path,
 )
-from batchgen.edges.catalogschema import COLUMNS, INSERT, SCHEMA, SCHEMA_VERSION, row_of, upgrade
+from batchgen.edges.catalogschema import (
+    COLUMNS,
+    INSERT,
+    SCHEMA,
+    SCHEMA_VERSION,
+    row_of,
+    transaction,
+    upgrade,
+)
 
 __all__ = [
     "BATCH",
@@ -102,16 +110,11 @@ class Catalog:
         db = self._db
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
-            db.execute("BEGIN IMMEDIATE")  # two processes creating it at once: one does
-            try:
+            with transaction(db):  # two processes creating it at once: one does
                 if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone():
                     for statement in SCHEMA:
                         db.execute(statement)
                     db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             return
         if not {"meta", "images", "ledgers"} <= tables:
             raise CatalogError(f"catalogue {self.name} has no batchgen schema (tables: "
@@ -164,13 +167,8 @@ class Catalog:
     def _write(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 db.executemany(sql, rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as exc:  # busy past the timeout, read-only, disk full
             raise CatalogUnavailable(f"catalogue {self.name}: cannot write: {exc}") from None
         except sqlite3.DatabaseError as exc:

@@ -10,14 +10,16 @@ unread so the next indexing of a folder adds the images version 1 left out.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
 from batchgen.core.fingerprint import public_location
 from batchgen.edges.catalogbase import Entry
 
-__all__ = ["COLUMNS", "INSERT", "SCHEMA", "SCHEMA_VERSION", "row_of", "upgrade"]
+__all__ = ["COLUMNS", "INSERT", "SCHEMA", "SCHEMA_VERSION", "row_of", "transaction", "upgrade"]
 
 SCHEMA_VERSION: Final = 2
 # In `Entry`'s field order: a row read back is `Entry(*row)`.
@@ -50,18 +52,26 @@ def upgrade(db: sqlite3.Connection, version: str) -> bool:
     process may be doing the same: the first one does it); False if there is no way up."""
     if version not in _STEPS:
         return False
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is not None and found[0] == version:
             for statement in _STEPS[version]:
                 db.execute(statement)
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+    return True
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (BEGIN IMMEDIATE): of two processes creating or
+    upgrading the file together, the second waits and then finds the work done."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    return True
 
 
 def row_of(entry: Entry) -> tuple[Any, ...]:

@@ -87,6 +87,7 @@ class Engine:
         # A poll plan per model, each from its own prior (`model_seconds`) and resume seeds.
         self.plans = PollPlans(config.typical_seconds, config.model_seconds)
         self.plans.seed(config.known_latencies)
+        self._reserved = config.reserved_price()  # per job in flight, for the budget check
         self._writers = asyncio.Semaphore(config.writers)
         self._stopped = asyncio.Event()
         # Accepted jobs whose cost is not counted yet, and when each was accepted.
@@ -197,7 +198,7 @@ class Engine:
         one more paid job could pass the budget or the reported balance."""
         await self._until_stopped(self.throttle.before_submit())
         cfg = self.config
-        reason = unaffordable(self.stats, cfg.reserved_price(), cfg.budget_usd, cfg.spent_before)
+        reason = unaffordable(self.stats, self._reserved, cfg.budget_usd, cfg.spent_before)
         if reason is not None:
             self.stop(reason)
         if self.stopping:

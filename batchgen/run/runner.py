@@ -180,12 +180,10 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             )
             ledger = await stack.enter_async_context(LedgerWriter(ledger_path))
             schema = loaded.schema
-            expected = expected_seconds(
-                loaded.model, emu.config if emu is not None else False, o.expect_seconds
-            )
+            emulated = emu.config if emu is not None else False
+            expected = expected_seconds(loaded.model, emulated, o.expect_seconds)
             typical = expected[0]
             models = scan.models or {loaded.model: scan.count}  # each job by its own model
-            emulated = emu.config if emu is not None else False
             price_of = settings.price_of
             if o.on_start is not None:
                 o.on_start(limits_line(loaded, o.overrides or {}, expected))
