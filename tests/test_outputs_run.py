@@ -15,6 +15,7 @@ from batchgen.core.lifecycle import State, replay
 from batchgen.edges.crashpoints import CRASH_ENV
 from batchgen.emulator import parse_fault
 from batchgen.run.runner import RunResult, run_manifest
+from batchgen.views.report import snapshot
 from tests.procs import finish, server_stats, start_run
 
 SEEDREAM = """\
@@ -67,6 +68,14 @@ async def test_a_job_asking_for_three_images_stores_three(
     again = await run(tmp_path, emu)
     assert again.skipped == 2
     assert emu.stats()["paid_submits"] == 2
+    # The report shows a job's every image: image 0 as the card's picture, the others beside it.
+    data, shown = snapshot(out)
+    assert shown == 4
+    (job,) = [i for i in data["items"] if i["id"] == three[0]["id"]]
+    assert job["file"] == three[0]["file_name"]
+    assert [m["file"] for m in job["more"]] == [r["file_name"] for r in three[1:]]
+    assert all(m["thumb"].startswith("data:image/jpeg;base64,") for m in job["more"])
+    assert [i["name"] for i in job["inputs"]] == ["in.png"]
 
 
 async def test_one_image_where_three_were_asked_is_recorded_and_counted(

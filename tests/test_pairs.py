@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import datasets
 from PIL import Image
 
+from batchgen.edges.storage import LocalStore
 from batchgen.run.runner import run_manifest
 from batchgen.views.export import write_parquet
 from batchgen.views.gridplan import plan_grid
+from batchgen.views.livesource import Source
+from batchgen.views.report import snapshot
 from batchgen.views.rundata import load_run
+from batchgen.views.servehost import hosted, listen, url_of
 from tests.helpers import cli
 
 EDIT = """\
@@ -146,3 +151,67 @@ async def test_a_large_run_keeps_input_copies_beside_each_parts_metadata(
     loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "out"), split="train")
     assert len(loaded) == 6
     assert isinstance(loaded.features["input"], datasets.Image)
+
+
+async def test_the_report_shows_each_input_beside_its_output(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    out = await edit_folder(tmp_path, await start_emulator())
+    data, shown = snapshot(out)
+    assert shown == 6  # outputs; the three inputs are thumbnailed but not counted as images
+    items = data["items"]
+    assert len(items) == 6
+    rows = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
+    thumbs: dict[str, str] = {}
+    for item in items:
+        (given,) = item["inputs"]
+        assert given["slot"] == "image"
+        assert given["name"] == item["params"]["input"]
+        row = next(r for r in rows if r["input_name"] == given["name"])
+        assert given["file"] == row["input_file_name"]
+        assert given["url"] == given["file"]
+        assert given["thumb"].startswith("data:image/jpeg;base64,")
+        assert thumbs.setdefault(given["name"], given["thumb"]) == given["thumb"]
+        assert item["more"] == []
+    assert sorted(thumbs) == ["p0.png", "p1.png", "p2.png"]
+    assert len(set(thumbs.values())) == 3  # each input's own picture, not one for all
+    (out / items[0]["inputs"][0]["file"]).unlink()  # an input copy gone: shown by name only
+    again, _ = snapshot(out)
+    lost = [i for item in again["items"] for i in item["inputs"] if i["url"] is None]
+    assert len(lost) == 2
+    assert all(i["thumb"] is None for i in lost)
+
+
+async def test_the_live_page_serves_the_inputs_it_shows_and_nothing_else(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    out = await edit_folder(tmp_path, await start_emulator())
+    Image.new("RGB", (8, 8)).save(out / "inputs" / "stray.png")  # in inputs/, named by no row
+    sock = listen("127.0.0.1", 0)
+    async with (
+        hosted(Source(LocalStore(out), name="out"), sock, interval=0.05),
+        aiohttp.ClientSession() as session,
+    ):
+        base = url_of(sock)
+        async with session.get(f"{base}api/state") as resp:
+            items = (await resp.json())["items"]
+        assert len(items) == 6
+        copies = {i["file"]: i for item in items for i in item["inputs"]}
+        assert len(copies) == 3
+        for file, given in copies.items():
+            assert given["url"] == f"file/{file}"
+            async with session.get(base + given["url"]) as resp:
+                assert resp.status == 200
+                assert await resp.read() == (out / file).read_bytes()
+            async with session.get(base + given["thumb"]) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] == "image/jpeg"
+        for stray in ("file/inputs/stray.png", "thumb/inputs/stray.png"):
+            async with session.get(base + stray) as resp:
+                assert resp.status == 404
+        async with session.get(f"{base}api/grid?x=input&y=prompt") as resp:
+            grid = await resp.json()
+        (panel,) = grid["panels"]
+        assert [c["file"] for c in panel["rows"][0]] == sorted(
+            copies, key=lambda f: copies[f]["name"]
+        )  # the input row: each input's own copy, which the page shows as a picture

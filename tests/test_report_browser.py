@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from tests.views import FOX, artifacts, cells_manifest, invoke, run
@@ -76,6 +77,61 @@ def test_report_renders_offline_and_filters(tmp_path: Path):
             shutil.copy(shot, artifacts() / "report.png")
             page.click("#reset")
             assert page.locator(".card:visible").count() == 8
+            assert errors == []
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(180)
+def test_an_edit_report_shows_each_input_beside_its_output(tmp_path: Path):
+    (tmp_path / "photos").mkdir()
+    for name, color in (("red.png", (200, 30, 30)), ("blue.png", (30, 30, 200))):
+        Image.new("RGB", (64, 48), color).save(tmp_path / "photos" / name, format="PNG")
+    manifest = tmp_path / "edit.yaml"
+    manifest.write_text(
+        "model: qwen-image-edit\ndefaults: {seed: 7}\n"
+        "sweep:\n  image: {glob: 'photos/*.png'}\n  prompt: [make it winter, make it night]\n"
+    )
+    out = tmp_path / "out"
+    assert run(manifest, out).stats.completed == 4
+    done = invoke("report", str(out))
+    assert done.exit_code == 0, done.output
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, headless=True,
+            viewport={"width": 1280, "height": 900}, offline=True,
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto((out / "index.html").as_uri())
+            page.wait_for_load_state("load")
+            cards = page.locator(".card")
+            assert cards.count() == 4
+            for k in range(4):  # each card: its input's picture, an arrow, the edit
+                card = cards.nth(k)
+                sizes = card.locator("img").evaluate_all(
+                    "els => els.map(e => [e.className, e.naturalWidth])"
+                )
+                assert [c for c, _ in sizes] == ["input", "output"]
+                assert all(w > 0 for _, w in sizes)
+                assert "\u2192" in card.inner_text()
+            alts = page.eval_on_selector_all("img.input", "els => els.map(e => e.alt)")
+            assert sorted(alts) == ["input blue.png"] * 2 + ["input red.png"] * 2
+            cells = page.locator(".cell.image").evaluate_all(  # the sweep: inputs beside edits
+                "els => els.map(e => [e.title, getComputedStyle(e).backgroundImage])"
+            )
+            assert sorted(t for t, _ in cells).count("input") == 2
+            assert len(cells) == 6
+            assert all(b.startswith('url("data:image/jpeg') for _, b in cells)
+            page.screenshot(path=str(tmp_path / "edit.png"), full_page=True)
+            shutil.copy(tmp_path / "edit.png", artifacts() / "report-edit.png")
+            cards.first.click()  # the viewer: the input full size, then the output
+            viewer = page.locator("#viewer-body")
+            assert viewer.locator("h3").all_inner_texts() == ["input", "output"]
+            assert viewer.locator("img").count() == 2
+            assert "(image)" in viewer.inner_text()  # the inputs row names the slot
             assert errors == []
         finally:
             browser.close()

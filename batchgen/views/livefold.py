@@ -36,7 +36,8 @@ class JobView:
 
     state: State = State.PENDING
     row: dict[str, Any] | None = None
-    file: str | None = None
+    file: str | None = None  # its image (image 0 of a job with several)
+    more: tuple[str, ...] = ()  # the images after the first, of a job with several (max_images)
     error: str | None = None
     kind: str | None = None
     request_id: str | None = None
@@ -163,6 +164,7 @@ class Board:
                 self.spend -= _number(job.metrics.get("cost")) or 0.0
             self._finish(job_id, job, State.COMPLETED, record, t)
             job.file = _text(record.get("file"))
+            job.more = _more_files(record.get("files"), job.file)
             job.error = job.kind = None
             job.seed = record.get("seed")
             metrics = record.get("metrics")
@@ -199,6 +201,14 @@ def _rank(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def _more_files(files: Any, first: str | None) -> tuple[str, ...]:
+    """A several-image job's images after the first (`files` lists them all, image 0 too)."""
+    if not isinstance(files, list):
+        return ()
+    names = (_text(f.get("file")) for f in files if isinstance(f, dict))
+    return tuple(n for n in names if n is not None and n != first)
 
 
 def _text(value: Any) -> str | None:

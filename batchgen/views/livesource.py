@@ -31,6 +31,7 @@ from batchgen.views.livestate import (
     failures,
     glance,
     headline,
+    input_copies,
     item_json,
     throughput,
 )
@@ -181,8 +182,10 @@ class Source:
             self.seq += 1
             self.log.append((self.seq, prefix, job_id))
             job = part.board.jobs[job_id]
-            if job.file:
+            if job.file:  # what `image` may hand out: the job's images and its inputs' copies
                 self.files.add(job.file)
+                self.files.update(job.more)
+                self.files.update(copy for _, _, copy in input_copies(job.row or {}))
             item = as_item(job_id, job)
             if item is not None:
                 self.finished[(prefix, job_id)] = item

@@ -29,6 +29,7 @@ __all__ = [
     "glance",
     "grid_json",
     "headline",
+    "input_copies",
     "item_json",
     "throughput",
 ]
@@ -64,6 +65,11 @@ def item_json(
         "state": job.state.value,
         "file": job.file,
         **(links(job.file) if job.file else {"url": None, "thumb": None}),
+        "more": [{"file": f, **links(f)} for f in job.more],  # a several-image job's others
+        "inputs": [  # an edit's inputs, as copied into the folder: the page shows input -> output
+            {"name": name, "slot": slot, "file": copy, **links(copy)}
+            for slot, name, copy in input_copies(row)
+        ],
         "params": params,
         "seed": job.seed if job.seed is not None else params.get("seed"),
         "request_id": job.request_id,
@@ -79,6 +85,16 @@ def item_json(
         },
         "cost_usd": _num(metrics.get("cost")),
     }
+
+
+def input_copies(row: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(slot, name, copy) of each input a metadata row names (`core.inputs.input_columns`)
+    that has a copy in the folder; a URL input has none and is shown by name only."""
+    found = []
+    for ref in row.get("inputs") or ():
+        if isinstance(ref, Mapping) and isinstance(ref.get("copy"), str) and ref["copy"]:
+            found.append((str(ref.get("slot") or ""), str(ref.get("name") or ""), ref["copy"]))
+    return found
 
 
 def glance(parts: Sequence[Part], sample: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -218,7 +234,13 @@ def grid_json(
                 "fixed": [[n, show_value(v)] for n, v in panel.fixed],
                 "rows": [
                     [
-                        {"status": c.status, "id": c.job_id, "error": c.error, "more": c.more}
+                        {
+                            "status": c.status,
+                            "id": c.job_id,
+                            "error": c.error,
+                            "more": c.more,
+                            "file": c.file if c.job_id is None else None,
+                        }  # an input's picture
                         for c in row
                     ]
                     for row in panel.rows

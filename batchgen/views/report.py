@@ -19,6 +19,7 @@ import base64
 import itertools
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -42,23 +43,43 @@ def snapshot(folder: Path, *, max_images: int = 5000) -> tuple[dict[str, Any], i
     source.refresh()
     thumbs: dict[str, str] = {}
 
-    def links(file: str) -> dict[str, str | None]:
-        return {"url": quote(file, safe="/"), "thumb": thumbs.get(file)}
+    def links(file: str) -> dict[str, str | None]:  # a file that did not read: no broken link
+        thumb = thumbs.get(file)
+        return {"url": quote(file, safe="/") if thumb else None, "thumb": thumb}
 
     figures = source.figures(None)
     items = source.items_since(0, lambda f: {"url": None, "thumb": None})
     done = [i for i in items if i["state"] == "completed" and i["file"]]
     for item in done[-max_images:]:  # the newest, as the gallery shows them first
-        data = source.image(item["file"])
-        small = thumbnail_jpeg(data, THUMB_SIDE) if data is not None else None
-        if small is not None:
-            thumbs[item["file"]] = "data:image/jpeg;base64," + base64.b64encode(small).decode()
+        for file in _files(item):  # its images, and its inputs (once each, however many share)
+            if file not in thumbs:
+                data = source.image(file)
+                small = thumbnail_jpeg(data, THUMB_SIDE) if data is not None else None
+                if small is not None:
+                    thumbs[file] = "data:image/jpeg;base64," + base64.b64encode(small).decode()
     items = [  # the images with a thumbnail, and every failure
-        {**item, **links(item["file"])} if item["file"] in thumbs else item
+        _linked(item, links) if item["file"] in thumbs else item
         for item in items
         if item["file"] in thumbs or item["state"] == "failed"
     ]
-    return {**figures, "items": items, "grids": _grids(source)}, len(thumbs)
+    shown = sum(  # images shown: every output of a job with several, inputs not counted
+        1 + sum(m["file"] in thumbs for m in i["more"]) for i in items if i["file"] in thumbs
+    )
+    return {**figures, "items": items, "grids": _grids(source)}, shown
+
+
+def _files(item: dict[str, Any]) -> list[str]:
+    return [item["file"], *(m["file"] for m in item["more"]), *(i["file"] for i in item["inputs"])]
+
+
+def _linked(item: dict[str, Any], links: Callable[[str], dict[str, str | None]]) -> dict[str, Any]:
+    """`item` with links to its files (those without a thumbnail: shown by name only)."""
+    return {
+        **item,
+        **links(item["file"]),
+        "more": [{**m, **links(m["file"])} for m in item["more"]],
+        "inputs": [{**i, **links(i["file"])} for i in item["inputs"]],
+    }
 
 
 def write_report(folder: Path, *, max_images: int = 5000) -> tuple[Path, int, int]:

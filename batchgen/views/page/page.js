@@ -4,7 +4,7 @@
    createElement and textContent only, never from markup, so a prompt's markup stays text. */
 (function () {
   "use strict";
-  var state = { items: {}, order: [], figures: null, seq: 0 };
+  var state = { items: {}, order: [], figures: null, seq: 0, inputs: {} };  /* inputs: file -> links */
   var cards = {};
   var embedded = document.getElementById("bg-data");
   var staticData = embedded ? JSON.parse(embedded.textContent) : null;
@@ -59,6 +59,7 @@
     items.forEach(function (item) {
       if (!state.items[item.id]) { state.order.push(item.id); }
       state.items[item.id] = item;
+      (item.inputs || []).forEach(function (i) { if (i.thumb || i.url) { state.inputs[i.file] = i; } });
       changed = true;
     });
     if (changed) { renderGallery(); scheduleGrid(); }
@@ -219,11 +220,15 @@
     var card = el("figure", "card");
     card.setAttribute("data-job", item.id);
     card.setAttribute("data-cols", Object.keys(filters).join("\u0000"));
-    var img = el("img");
-    if (live) { img.loading = "lazy"; }
-    img.src = item.thumb || item.url;
-    img.alt = short(show(item.params.prompt || item.id), 60);
-    card.appendChild(img);
+    var alt = short(show(item.params.prompt || item.id), 60);
+    var inputs = (item.inputs || []).filter(function (i) { return i.thumb || i.url; });
+    var outputs = [item].concat((item.more || []).filter(function (m) { return m.thumb || m.url; }));
+    /* an edit shows what it started from: input(s) -> output(s) */
+    var images = el("div", inputs.length ? "pair" : "outputs");
+    inputs.forEach(function (i) { images.appendChild(picture(i, "input", "input " + i.name)); });
+    if (inputs.length) { images.appendChild(el("span", "arrow", "\u2192")); }
+    outputs.forEach(function (o, k) { images.appendChild(picture(o, k ? "extra" : "output", alt)); });
+    card.appendChild(images);
     var cap = el("figcaption");
     cap.appendChild(el("p", "prompt", item.params.prompt === undefined ? "" : show(item.params.prompt)));
     var table = el("table", "params");
@@ -242,6 +247,14 @@
     card.appendChild(cap);
     card.addEventListener("click", function () { openViewer(item.id); });
     return card;
+  }
+
+  function picture(file, cls, alt) {
+    var img = el("img", cls);
+    if (live) { img.loading = "lazy"; }
+    img.src = file.thumb || file.url;
+    img.alt = alt;
+    return img;
   }
 
   function applyFilters() {
@@ -263,22 +276,35 @@
     var item = state.items[id];
     var body = document.getElementById("viewer-body");
     clear(body);
-    if (item.url) {
-      var link = el("a");
-      link.href = item.url;
-      var img = el("img");
-      img.src = item.url;
-      img.alt = short(show(item.params.prompt || item.id), 60);
-      link.appendChild(img);
-      body.appendChild(link);
+    var alt = short(show(item.params.prompt || item.id), 60);
+    var inputs = (item.inputs || []).filter(function (i) { return i.url; });
+    if (inputs.length) {  /* an edit: its inputs first, then what was made from them */
+      body.appendChild(el("h3", null, "input" + (inputs.length > 1 ? "s" : "")));
+      inputs.forEach(function (i) { body.appendChild(fullSize(i.url, "input " + i.name)); });
+      body.appendChild(el("h3", null, "output" + (item.more && item.more.length ? "s" : "")));
     }
+    [item].concat(item.more || []).forEach(function (o) {
+      if (o.url) { body.appendChild(fullSize(o.url, alt)); }
+    });
     body.appendChild(el("p", "prompt", item.params.prompt === undefined ? "" : show(item.params.prompt)));
     if (item.error) { body.appendChild(el("p", "error", item.error)); }
-    var facts = { id: item.id, file: item.file, seed: item.seed, request_id: item.request_id,
+    var facts = { id: item.id, file: item.file,
+                  inputs: nonEmpty((item.inputs || []).map(function (i) { return i.name + " (" + i.slot + ")"; })),
+                  more_files: nonEmpty((item.more || []).map(function (m) { return m.file; })), seed: item.seed, request_id: item.request_id,
                   shard: item.shard, attempts: item.attempts, cost_usd: item.cost_usd };
     body.appendChild(table({ parameters: item.params, job: facts, timings: item.timings }));
     var dialog = document.getElementById("viewer");
     if (dialog.showModal) { dialog.showModal(); } else { dialog.setAttribute("open", ""); }
+  }
+  function nonEmpty(list) { return list.length ? list : undefined; }
+  function fullSize(url, alt) {
+    var link = el("a");
+    link.href = url;
+    var img = el("img");
+    img.src = url;
+    img.alt = alt;
+    link.appendChild(img);
+    return link;
   }
   document.getElementById("viewer-close").addEventListener("click", function () {
     document.getElementById("viewer").close();
@@ -414,9 +440,9 @@
     var div;
     if (cell.status === "image") {
       div = el("div", "cell image");
-      var item = state.items[cell.id];
+      var item = cell.id ? state.items[cell.id] : state.inputs[cell.file];  /* no id: an input */
       if (item) { div.style.backgroundImage = cssUrl(item.thumb || item.url); }
-      div.title = cell.id + (cell.more ? " (+" + cell.more + " more)" : "");
+      div.title = cell.id ? cell.id + (cell.more ? " (+" + cell.more + " more)" : "") : "input";
       div.addEventListener("click", function () { if (state.items[cell.id]) { openViewer(cell.id); } });
     } else if (cell.status === "failed") {
       div = el("div", "cell failed", "failed: " + (cell.error || ""));
@@ -444,7 +470,7 @@
   var source = new EventSource("events");
   source.addEventListener("state", function (e) {
     var data = JSON.parse(e.data);
-    state.items = {}; state.order = []; cards = {};
+    state.items = {}; state.order = []; state.inputs = {}; cards = {};
     clear(document.getElementById("gallery"));
     setFigures(data);
     addItems(data.items);
