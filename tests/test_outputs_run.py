@@ -9,11 +9,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from batchgen.core.lifecycle import State, replay
 from batchgen.edges.crashpoints import CRASH_ENV
 from batchgen.emulator import parse_fault
+from batchgen.models.registry import MODELS
 from batchgen.run.runner import RunResult, run_manifest
 from batchgen.views.report import snapshot
 from tests.procs import finish, server_stats, start_run
@@ -109,3 +111,23 @@ def test_a_crash_between_images_leaves_the_job_incomplete_and_resume_fetches_all
     assert len(rows(out)) == 4
     assert len(list(out.glob("*.png"))) == 4
     assert server_stats(emulator_url)["paid_submits"] == 2  # re-attached, not paid again
+
+
+async def test_images_are_charged_each_whether_the_server_says_the_cost_or_not(
+    tmp_path: Path, start_emulator: Any
+) -> None:
+    """A price is per image: the emulator bills seedream's 3-image job as 3 images, and when a
+    server gives no `metrics.cost` the run charges its table price per image stored."""
+    price = MODELS["seedream-4.5"].price_usd
+    assert price is not None
+    for report_cost in (True, False):
+        emu = await start_emulator(report_cost=report_cost)
+        (tmp_path / str(report_cost)).mkdir()
+        result = await run(tmp_path / str(report_cost), emu)
+        assert result.exit_code == 0
+        assert result.stats.spend == pytest.approx(4 * price)  # 3 images + 1
+        assert emu.stats()["credits_spent"] == pytest.approx(4 * price)
+        costs = sorted(r["cost"] for r in rows(tmp_path / str(report_cost) / "out")
+                       if "cost" in r)  # fmt: skip
+        if report_cost:
+            assert costs == pytest.approx([price, 3 * price, 3 * price, 3 * price])

@@ -19,6 +19,8 @@ from batchgen.manifest.loader import Manifest
 from batchgen.manifest.settings import RunSettings
 from batchgen.models.registry import MODELS, UNKNOWN_MODEL_SECONDS
 from batchgen.run.console import dry_run_lines, summary_lines
+from batchgen.run.limits import limits_line
+from batchgen.run.options import expected_seconds, model_seconds
 from batchgen.run.resumeplan import known_latencies, plan_resume, spent_in_folder
 
 SWEEP = """\
@@ -140,3 +142,53 @@ def test_resume_latencies_and_spend_are_by_each_jobs_model():
     config = EngineConfig(out_dir=Path("x"), model_prices={"a": 0.04, "b": 0.2, "c": None})
     assert (config.price_of("a"), config.price_of("other"), config.reserved_price()) == (
         0.04, 0.12, 0.2)  # fmt: skip
+
+
+SEVERAL = """\
+model: seedream-4.5
+sweep:
+  prompt: [a cat, a dog]
+jobs:
+  - {max_images: 3}
+  - {model: qwen-image}
+"""
+
+
+def test_a_job_asking_for_several_images_is_priced_per_image(
+    load: Callable[..., Manifest], tmp_path: Path
+):
+    """seedream's price is per image: 2 jobs of max_images 3 cost 6 images, in `validate`, in a
+    dry run, and in what the budget reserves for one such job in flight."""
+    manifest = load("several.yaml", SEVERAL)
+    scan = manifest.scan()
+    assert dict(scan.models) == {"seedream-4.5": 2, "qwen-image": 2}
+    assert dict(scan.images) == {"seedream-4.5": 6, "qwen-image": 2}
+    assert dict(scan.most_images) == {"seedream-4.5": 3}
+    seedream, qwen = _price("seedream-4.5"), _price("qwen-image")
+    want = 6 * seedream + 2 * qwen
+    est = estimate(scan.models, manifest.settings, images=scan.images)
+    assert est.cost_usd == pytest.approx(round(want, 2))
+    assert estimate(scan.models, manifest.settings).cost_usd != est.cost_usd  # per job: less
+    cost_line = next(line for line in summary_lines(manifest, scan) if "cost" in line)
+    assert f"6 images x ${seedream:.3f} seedream-4.5" in cost_line
+    assert f"2 x ${qwen:.3f} qwen-image" in cost_line
+    steps = plan_resume(manifest, tmp_path / "out", catalog=False)
+    assert (steps["images:seedream-4.5"], steps["images:qwen-image"]) == (6, 2)
+    lines = dry_run_lines(manifest, steps)
+    assert lines[0].endswith(": 4 job(s)")  # neither per-model count is a job of its own
+    assert any(line.startswith(f"to pay for: 4 job(s), 8 images, ${want:,.2f}") for line in lines)
+    prices = {"seedream-4.5": seedream, "qwen-image": qwen}
+    config = EngineConfig(out_dir=Path("x"), model_prices=prices, most_images=scan.most_images)
+    assert config.reserved_price() == pytest.approx(max(3 * seedream, qwen))
+
+
+def test_the_limits_line_names_each_models_expected_time(load: Callable[..., Manifest]):
+    """A run over two models says when each is expected (each has its own poll plan)."""
+    manifest = load("sweep.yaml", SWEEP)
+    models = ("qwen-image", "seedream-4.5")
+    fast, slow = (MODELS[m].typical_seconds for m in models)
+    line = limits_line(manifest, {}, expected_seconds("qwen-image", False, None),
+                       model_seconds(models, False, None))  # fmt: skip
+    assert f"expect {fast:g} s qwen-image, {slow:g} s seedream-4.5 per image (default: " in line
+    flagged = limits_line(manifest, {}, (3.0, "flag"), model_seconds(models, False, 3.0))
+    assert "expect 3 s per image (flag)" in flagged  # one figure for all: said once

@@ -57,6 +57,6 @@ async def accept(request: web.Request, state: EmulatorState) -> JobRecord | web.
             inputs = tuple(asset.data for asset in found)
             asked = schema.outputs_for(params)
             outputs = 1 if fault_of(request) == "one-image" else asked
-    if not state.store.can_afford(model):
+    if not state.store.can_afford(model, outputs):
         return error(cfg.credits_status, "Insufficient credits. Please top up your account.")
     return state.store.submit(model, params, invalid, inputs, outputs, asked)

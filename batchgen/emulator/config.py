@@ -164,9 +164,10 @@ class EmulatorConfig:
 
     # Billing
     credits: float = 10_000.0
-    # USD billed per completed job; None: the model's price in its table (seedream $0.04, ...),
+    # USD billed per image made; None: the model's price in its table (seedream $0.04, ...),
     # or DEFAULT_COST for models whose page gives none and for pass-through models.
     cost_per_image: float | None = None
+    report_cost: bool = True  # False: results carry no metrics.cost (the client prices them)
     credits_status: Literal[402, 406] = 406
 
     # Rate limit: at most `rpm` accepted requests per key in any `rate_window` seconds.

@@ -138,6 +138,8 @@ async def result(request: web.Request) -> web.StreamResponse:
             "remaining_credits": round(state.store.credits, 6),
         },
     }
+    if not state.config.report_cost:  # a stand-in that does not say what a job cost
+        del body["metrics"]["cost"]
     if media.hostile == "huge-result":
         body["padding"] = " " * state.config.hostile_bytes
     return web.json_response(body)

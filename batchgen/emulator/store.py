@@ -106,8 +106,8 @@ class JobStore:
 
     # -- submit side -------------------------------------------------------------------------
 
-    def can_afford(self, model: str) -> bool:
-        return self.credits + 1e-9 >= self.config.cost_of(model)
+    def can_afford(self, model: str, images: int = 1) -> bool:
+        return self.credits + 1e-9 >= self.config.cost_of(model) * images
 
     def submit(
         self,
@@ -152,7 +152,7 @@ class JobStore:
             submitted_at=self.clock.now(),
             duration=duration,
             planned_error=error,
-            cost=cfg.cost_of(model),
+            cost=cfg.cost_of(model) * outputs,  # a price is per image made (max_images)
             inputs=inputs,
             asked=outputs if asked is None else asked,
             produces=outputs,

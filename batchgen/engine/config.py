@@ -52,7 +52,8 @@ class EngineConfig:
     sync: bool = False  # one blocking POST /v1/{model} per job instead of the v2 queue
     price_per_image: float | None = 0.12  # USD, for budget projections before costs are known
     # By model (a sweep over models): a job's price is its model's, else `price_per_image`.
-    model_prices: Mapping[str, float | None] = field(default_factory=dict)
+    model_prices: Mapping[str, float | None] = field(default_factory=dict)  # per image
+    most_images: Mapping[str, int] = field(default_factory=dict)  # a job of the model asks, if > 1
     budget_usd: float | None = None  # stop submitting before projected spend passes this
     spent_before: float = 0.0  # USD spent on this output folder by earlier runs
     store: Store | None = None  # where images go (None: the folder `out_dir`)
@@ -69,7 +70,9 @@ class EngineConfig:
 
     def reserved_price(self) -> float | None:
         """The price the budget reserves per job in flight before any has cost something: the
-        dearest of the run's models (a budget must not be passed because a cheap model's job
-        was about to be sent while dear ones were in flight)."""
-        known = [p for p in self.model_prices.values() if p is not None]
+        dearest job of the run's models, at the most images one asks for (a budget must not be
+        passed because a cheap model's job was about to be sent while dear ones were in flight)."""
+        known = [
+            p * self.most_images.get(m, 1) for m, p in self.model_prices.items() if p is not None
+        ]
         return max(known) if known else self.price_per_image

@@ -22,7 +22,7 @@ from batchgen.edges.sinks import ImageInfo, InvalidImage
 from batchgen.engine.outcomes import JobOver
 from batchgen.engine.retry import Retry, Tries
 from batchgen.engine.writer import ImageWriter, checked
-from batchgen.models.registry import schema_for
+from batchgen.models.registry import images_asked
 
 __all__ = ["REFETCH_TRIES", "Downloads", "StoreStage"]
 
@@ -72,12 +72,13 @@ class StoreStage:
         """Get the bytes (retrying per policy), check them, and hand them to the writer."""
         assert self.writer is not None, "the engine sets the writer before any job runs"
         clock = self.retry.clock
-        schema = schema_for(job.model)
-        asked = schema.outputs_for(job.params) if schema is not None else 1
+        asked = images_asked(job.model, job.params)
         urls = poll.outputs
+        stored = 1
         try:
             if fetched is None and (len(urls) > 1 or asked > 1) and urls:
                 images = [await self._fetch(job, request, poll, url) for url in urls]
+                stored = len(images)
                 if len(images) < asked:  # the model may return fewer ("at most max_images")
                     self.stats.fewer_images += 1
                     log.warning("%s asked for %d images, got %d", job.id, asked, len(images))
@@ -93,7 +94,8 @@ class StoreStage:
             await outcomes.release(job, self.stats.stop_reason)
             raise JobOver from None
         total = clock.now() - accepted_at if accepted_at is not None else None
-        cost = job_cost(poll.metrics, self.price_of(job.model))
+        price = self.price_of(job.model)  # per image, when the server does not say the cost
+        cost = job_cost(poll.metrics, price * stored if price is not None else None)
         self.stats.complete(cost, dict(poll.metrics), total)
         log.info("done %s (request %s)", job.id, request.request_id)
 

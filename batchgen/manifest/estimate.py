@@ -31,12 +31,19 @@ POLLS_PER_JOB: Final = 2.0
 
 @dataclass(frozen=True)
 class ModelShare:
-    """One model's part of a run: its jobs, its price per image (None: unknown), its latency."""
+    """One model's part of a run: its jobs and the images they ask for (more than the jobs
+    where a job asks for several: `max_images`), its price per image (None: unknown), its
+    latency."""
 
     model: str
     jobs: int
     price_per_image: float | None
     latency_seconds: float
+    images: int = 0  # 0: one per job
+
+    @property
+    def priced_images(self) -> int:
+        return self.images or self.jobs
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,13 @@ def estimate(
     jobs: Mapping[str, int],
     settings: RunSettings,
     *,
+    images: Mapping[str, int] | None = None,
     latency_seconds: float | None = None,
     window: float = 60.0,
 ) -> Estimate:
-    """Estimate `jobs` (images by model; a model with 0 jobs still sets the pace figures of an
-    empty run) at `settings`' rate limit and concurrency; `latency_seconds` overrides every
+    """Estimate `jobs` (by model; a model with 0 jobs still sets the pace figures of an empty
+    run) at `settings`' rate limit and concurrency; `images`: the images they ask for by model,
+    when a job may ask for several (a price is per image); `latency_seconds` overrides every
     model's typical latency (the emulator's, or `--expect-seconds`); `window`: the seconds a
     rate-limit minute lasts (1 against the time-scaled emulator)."""
     shares = tuple(
@@ -75,6 +84,7 @@ def estimate(
             count,
             settings.price_of(model),
             typical_seconds_of(model) if latency_seconds is None else latency_seconds,
+            (images or {}).get(model, 0),
         )
         for model, count in sorted(jobs.items(), key=lambda kv: (-kv[1], kv[0]))
     )
@@ -94,9 +104,10 @@ def estimate(
     cost: float | None = None
     price: float | None = None
     if all(m.price_per_image is not None for m in paid):
-        cost = round(sum(m.jobs * (m.price_per_image or 0.0) for m in paid), 2)
+        cost = round(sum(m.priced_images * (m.price_per_image or 0.0) for m in paid), 2)
         prices = {m.price_per_image for m in paid}
-        price = prices.pop() if len(prices) == 1 else cost / total if total else None
+        count = sum(m.priced_images for m in paid)
+        price = prices.pop() if len(prices) == 1 else cost / count if count else None
     return Estimate(total, price, cost, seconds, per_minute, latency, pace, tuple(paid))
 
 

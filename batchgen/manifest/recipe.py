@@ -32,6 +32,8 @@ class Scan:
     problems: tuple[ManifestProblem, ...]  # the first ones, capped
     total_problems: int
     models: Mapping[str, int] = field(default_factory=dict)  # valid jobs by model, for estimates
+    images: Mapping[str, int] = field(default_factory=dict)  # the images they ask for, by model
+    most_images: Mapping[str, int] = field(default_factory=dict)  # per job, where more than one
 
     @property
     def ok(self) -> bool:
@@ -93,7 +95,15 @@ class Manifest:
             if len(kept) >= sample:
                 expander.build_jobs = False
         self._check_not_empty(expander, log)
-        return Scan(expander.count, tuple(kept), tuple(log.kept), log.total, dict(expander.models))
+        return Scan(
+            expander.count,
+            tuple(kept),
+            tuple(log.kept),
+            log.total,
+            dict(expander.models),
+            expander.images(),
+            dict(expander.most_images),
+        )
 
     def _expander(self, log: ProblemLog) -> Expander:
         return Expander(

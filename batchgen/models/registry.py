@@ -63,6 +63,12 @@ def schema_for(model: str) -> ModelSchema | None:
     return MODELS.get(model)
 
 
+def images_asked(model: str, params: Mapping[str, Any]) -> int:
+    """How many images a job asks for: 1 unless its model takes a count (`max_images`)."""
+    schema = MODELS.get(model)
+    return schema.outputs_for(params) if schema is not None else 1
+
+
 def image_slot(model: str, param: str) -> ImageSlot | None:
     """Whether `param` of `model` is an image input (and how many it takes), else None.
 

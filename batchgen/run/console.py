@@ -7,9 +7,9 @@ import json
 from collections import Counter
 
 from batchgen.core.jobs import Job
-from batchgen.manifest.estimate import Estimate, estimate, format_duration
+from batchgen.manifest.estimate import Estimate, ModelShare, estimate, format_duration
 from batchgen.manifest.loader import Manifest, Scan
-from batchgen.run.resumeplan import PAY_KEY
+from batchgen.run.resumeplan import IMAGES_KEY, PAY_KEY
 from batchgen.run.runner import RunResult
 
 __all__ = ["dry_run_lines", "run_summary_lines", "summary_lines"]
@@ -25,7 +25,7 @@ def summary_lines(manifest: Manifest, scan: Scan) -> list[str]:
     """Job count, sample jobs, cost and duration estimates for a valid manifest: each job
     priced and timed by its own model."""
     s = manifest.settings
-    est = estimate(scan.models or {manifest.model: scan.count}, s)
+    est = estimate(scan.models or {manifest.model: scan.count}, s, images=scan.images)
     models = est.models
     named = (
         f"model {models[0].model}"
@@ -62,9 +62,16 @@ def _cost(est: Estimate) -> str:
         which = f"no price for {', '.join(est.unpriced)}; " if len(est.models) > 1 else ""
         return f"unknown ({which}set price_per_image or --price-per-image)"
     if len(est.models) == 1:
-        return f"${est.cost_usd:,.2f} ({est.jobs:,} x ${est.price_per_image:.3f})"
-    parts = " + ".join(f"{m.jobs:,} x ${m.price_per_image:.3f} {m.model}" for m in est.models)
+        (only,) = est.models
+        return f"${est.cost_usd:,.2f} ({_images(only)} x ${est.price_per_image:.3f})"
+    parts = " + ".join(f"{_images(m)} x ${m.price_per_image:.3f} {m.model}" for m in est.models)
     return f"${est.cost_usd:,.2f} ({parts})"
+
+
+def _images(share: ModelShare) -> str:
+    """'8', or '24 images' where jobs ask for several each (the price is per image)."""
+    n = share.priced_images
+    return f"{n:,}" if n == share.jobs else f"{n:,} images"
 
 
 def _concurrency(est: Estimate) -> str:
@@ -168,6 +175,7 @@ def _calls(calls: Counter[str]) -> str:
 
 
 _NOT_JOBS = ("removed", "saved_cents")
+_BY_MODEL = (PAY_KEY, IMAGES_KEY)  # the same jobs again, counted by model
 
 
 def dry_run_lines(
@@ -181,10 +189,12 @@ def dry_run_lines(
     (`latency_seconds`: the server's typical latency when it is not the model's)."""
     to_pay = steps["submit"] + steps["resubmit_unknown"] + steps["resubmit_expired"]
     by_model = {k[len(PAY_KEY) :]: v for k, v in steps.items() if k.startswith(PAY_KEY)}
+    images = {k[len(IMAGES_KEY) :]: v for k, v in steps.items() if k.startswith(IMAGES_KEY)}
     if not by_model or sum(by_model.values()) != to_pay:  # no counts by model: the manifest's
-        by_model = {manifest.model: to_pay}
-    est = estimate(by_model, manifest.settings, latency_seconds=latency_seconds, window=window)
-    jobs = sum(v for k, v in steps.items() if k not in _NOT_JOBS and not k.startswith(PAY_KEY))
+        by_model, images = {manifest.model: to_pay}, {}
+    est = estimate(by_model, manifest.settings, images=images, latency_seconds=latency_seconds,
+                   window=window)  # fmt: skip
+    jobs = sum(v for k, v in steps.items() if k not in _NOT_JOBS and not k.startswith(_BY_MODEL))
     lines = [
         f"{manifest.path}: {jobs:,} job(s)",
         f"  already done            {steps['done']:,}",
@@ -200,7 +210,9 @@ def dry_run_lines(
     if steps["removed"]:
         lines.append(f"  no longer in manifest   {steps['removed']:,}  (left alone)")
     cost = "unknown" if est.cost_usd is None else f"${est.cost_usd:,.2f}"
-    lines.append(f"to pay for: {to_pay:,} image(s), {cost}, about {format_duration(est.seconds)}")
+    asked = sum(m.priced_images for m in est.models)
+    paid = f"{to_pay:,} image(s)" if asked == to_pay else f"{to_pay:,} job(s), {asked:,} images"
+    lines.append(f"to pay for: {paid}, {cost}, about {format_duration(est.seconds)}")
     if len(est.models) > 1:
         lines.append("  by model: " + ", ".join(f"{m.model} {m.jobs:,}" for m in est.models))
     lines.append(_binding_line(est))

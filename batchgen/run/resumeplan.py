@@ -27,11 +27,13 @@ from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.edges.parts import PartAllocator
 from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
+from batchgen.models.registry import images_asked
 from batchgen.run.layout import plan_layout
 from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
 from batchgen.run.reuseplan import count_reusable
 
 __all__ = [
+    "IMAGES_KEY",
     "PAY_KEY",
     "ResumeCounts",
     "count_owned",
@@ -49,6 +51,7 @@ __all__ = [
 
 
 PAY_KEY = "pay:"  # `plan_resume`'s keys "pay:MODEL": the jobs it would submit, by model
+IMAGES_KEY = "images:"  # and "images:MODEL": the images those jobs ask for
 
 
 @dataclass
@@ -138,6 +141,7 @@ def _count_steps(works: Iterator[Work], steps: Counter[str]) -> None:
                 else "submit"
             )
             steps[PAY_KEY + work.job.model] += 1
+            steps[IMAGES_KEY + work.job.model] += images_asked(work.job.model, work.job.params)
         else:
             key = work.step.value
         steps[key] += 1

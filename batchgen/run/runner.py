@@ -186,7 +186,8 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             models = scan.models or {loaded.model: scan.count}  # each job by its own model
             price_of = settings.price_of
             if o.on_start is not None:
-                o.on_start(limits_line(loaded, o.overrides or {}, expected))
+                seconds = model_seconds(models, emulated, o.expect_seconds)
+                o.on_start(limits_line(loaded, o.overrides or {}, expected, seconds))
             sync = settings.mode == "sync"
             elsewhere = base_url != DEFAULT_API_ROOT
             upload_root = upload_root_for(o.upload_url, base_url, api_given=elsewhere)
@@ -209,6 +210,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     sync=sync,
                     price_per_image=settings.price_for(schema),
                     model_prices={model: price_of(model) for model in models},
+                    most_images=scan.most_images,
                     budget_usd=settings.budget_usd,
                     known_latencies=known_latencies(past, loaded.model),
                     spent_before=spent_in_folder(past, price_of, loaded.model),
