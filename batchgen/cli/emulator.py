@@ -83,7 +83,7 @@ __all__ = ["emulator"]
     "--cost-per-image",
     type=float,
     default=None,
-    help="USD billed per image made (failed jobs are refunded). [default: the model's price, else 0.12]",
+    help="USD billed per image made. [default: the model's price, else 0.12]",
 )
 @click.option(
     "--credits-status", type=click.Choice(["402", "406"]), default="406", show_default=True
