@@ -25,7 +25,9 @@ from typing import Any, Final
 
 from batchgen.core.errors import LedgerError
 from batchgen.core.events import LedgerRecord, record_fields
+from batchgen.core.finalstate import FinalStates
 from batchgen.core.folder import LEDGER_NAME, LOCK_NAME
+from batchgen.core.ledgerparts import parse_record
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.edges.crashpoints import crashpoint, fault
 
@@ -36,8 +38,10 @@ __all__ = [
     "LedgerWriter",
     "completed_rows",
     "encode",
+    "final_rows",
     "folder_lock",
     "load_ledger",
+    "replay_of",
 ]
 
 LEDGER_VERSION: Final = 1
@@ -186,6 +190,52 @@ def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
                 for row in rows if isinstance(rows, list) else [record.get("row")]:
                     if isinstance(row, dict):
                         yield row
+
+
+def final_rows(path: Path, states: FinalStates) -> Iterator[dict[str, Any]]:
+    """`completed_rows` from `finalstate.fold_states` instead of a full replay: the rows of
+    each job's last `completed` record, for the jobs that ended completed, in ledger order."""
+    seen: dict[str, int] = {}  # jobs with several `completed` records: how many passed so far
+    with path.open("rb") as handle:
+        for raw in handle:
+            if b"completed" not in raw:
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError:  # the torn tail (fold_states checked every other line)
+                continue
+            if not isinstance(record, dict) or record.get("event") != "completed":
+                continue
+            job_id = record.get("job")
+            if not isinstance(job_id, str) or states.state(job_id) is not State.COMPLETED:
+                continue
+            records = states.completed_records(job_id)
+            if records > 1:
+                seen[job_id] = passed = seen.get(job_id, 0) + 1
+                if passed < records:
+                    continue
+            rows = record.get("rows")  # a job with several images: one row each
+            for row in rows if isinstance(rows, list) else [record.get("row")]:
+                if isinstance(row, dict):
+                    yield row
+
+
+def replay_of(path: Path, job_ids: set[str]) -> Replay:
+    """`lifecycle.replay` of these jobs alone: their records and every `run` record (which
+    replay counts), so each of them replays as in the whole ledger (but for `completed_line`,
+    which numbers the lines replayed)."""
+    return replay(_lines_of(path, job_ids)) if job_ids else Replay()
+
+
+def _lines_of(path: Path, job_ids: set[str]) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                record = parse_record(raw)
+            except ValueError:  # the torn tail
+                continue
+            if record["event"] == "run" or record.get("job") in job_ids:
+                yield raw
 
 
 @contextlib.contextmanager

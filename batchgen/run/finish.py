@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from batchgen.core.finalstate import fold_states
 from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, PART_SUFFIX, SUMMARY_NAME
 from batchgen.core.inputs import read_params
 from batchgen.core.jobs import Job
-from batchgen.core.lifecycle import Replay, State, replay
-from batchgen.edges.ledger import completed_rows
+from batchgen.core.lifecycle import Replay, State
+from batchgen.edges.ledger import final_rows, replay_of
 from batchgen.edges.parts import write_metadata
 from batchgen.edges.sinks import write_jsonl_atomic
 
 __all__ = [
+    "Finished",
     "double_charge_list",
     "failed_row",
     "finish_outputs",
@@ -49,17 +52,29 @@ def failed_row(job: Job, failure: str | None) -> dict[str, Any]:
     return row
 
 
-def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
-    """Rewrite metadata.jsonl and failed.jsonl from the ledger; returns the final replay.
+@dataclass(frozen=True)
+class Finished:
+    """What the end of a run learnt from the ledger."""
 
-    `jobs` is the manifest's job stream, read only to find the failed jobs' parameters.
+    details: Replay  # the jobs that ended FAILED or may have been paid twice, in full
+    started: bool  # some job got further than PENDING (a submit was sent, or one was reused)
+
+
+def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Finished:
+    """Rewrite metadata.jsonl and failed.jsonl from the ledger.
+
+    `jobs` is the manifest's job stream, read only to find the failed jobs' parameters. The
+    ledger is folded to each job's final state only (`core/finalstate.py`: its id and a dict
+    slot, where a full replay holds ~1 KB a completed job), then read again for the metadata
+    rows, and replayed in full only for the few jobs whose details the end needs.
     """
     ledger_path = out_dir / LEDGER_NAME
     if not ledger_path.exists():
-        return Replay()
+        return Finished(Replay(), started=False)
     with ledger_path.open("rb") as handle:
-        final = replay(handle)
-    write_metadata(out_dir, lambda: completed_rows(ledger_path, final))  # and each part's
+        states = fold_states(handle)
+    write_metadata(out_dir, lambda: final_rows(ledger_path, states))  # and each part's
+    final = replay_of(ledger_path, states.noteworthy())
     failed = {job_id for job_id, job in final.jobs.items() if job.state is State.FAILED}
     target = out_dir / FAILED_NAME
     if failed:
@@ -67,7 +82,7 @@ def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Replay:
         write_jsonl_atomic(target, rows)
     else:
         target.unlink(missing_ok=True)  # nothing failed (any more): no stale list
-    return final
+    return Finished(final, states.started())
 
 
 def double_charge_list(final: Replay) -> list[dict[str, Any]]:

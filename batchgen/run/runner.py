@@ -19,10 +19,10 @@ from typing import Any, Final
 
 from batchgen.core.errors import OutputError
 from batchgen.core.events import RunStarted
-from batchgen.core.lifecycle import State
 from batchgen.core.littles import AUTO_CEILING
 from batchgen.core.runstats import RunStats
 from batchgen.core.summary import RunShape, final_summary, snapshot
+from batchgen.edges.allocator import pin_mmap_threshold
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
 from batchgen.edges.ledger import LedgerWriter, load_ledger
 from batchgen.edges.uploads import upload_root_for
@@ -110,6 +110,7 @@ async def run_manifest(
     key is given for a real server or the output cannot be used (StorageError), LedgerError when
     the ledger is damaged or cannot be written.
     """
+    pin_mmap_threshold()  # or a long run's buffers fragment the C heap: edges/allocator.py
     opts = options or RunOptions()
     if keywords:
         opts = dataclasses.replace(opts, **keywords)
@@ -269,9 +270,9 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                 removed=counts.removed,
                 wall=wall,
                 exit_code=exit_code,
-                double_charged=double_charge_list(final),
+                double_charged=double_charge_list(final.details),
             )
-            if new_folder and not any(j.state is not State.PENDING for j in final.jobs.values()):
+            if new_folder and not final.started:
                 # Nothing was accepted (a refused key, say): leave no folder that looks like a run.
                 written = not await asyncio.to_thread(remove_unused, layout)
                 return RunResult(engine.stats, out_dir, counts, interrupted, summary, server,

@@ -1,0 +1,178 @@
+"""The end of a run's compact fold (`core/finalstate.py`) agrees with the full replay.
+
+Same states, same damage on the same line, same torn tail, the same metadata rows
+(`final_rows` against `completed_rows`) and, for the jobs it details, the same `LedgerJob`s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import io
+import tempfile
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from batchgen.core.finalstate import fold_states
+from batchgen.core.lifecycle import LedgerDamage, State, replay
+from batchgen.edges.ledger import completed_rows, final_rows, replay_of
+from tests.test_lifecycle import PROPERTY, ledgers, lines_of, serialise
+
+FIXTURE = Path(__file__).parent / "fixtures" / "ledger-v1.jsonl"
+
+
+def check_agrees(lines: list[bytes]) -> None:
+    """fold_states, final_rows and replay_of say what replay and completed_rows say."""
+    full = replay(lines)
+    got = fold_states(lines)
+    assert (got.runs, got.events, got.valid_bytes, got.torn) == (
+        full.runs,
+        full.events,
+        full.valid_bytes,
+        full.torn,
+    )
+    assert {j: got.state(j) for j in got.codes} == {j: job.state for j, job in full.jobs.items()}
+    noteworthy = {j for j, job in full.jobs.items() if job.state is State.FAILED or job.ambiguous}
+    assert got.noteworthy() == noteworthy
+    assert got.started() == any(job.state is not State.PENDING for job in full.jobs.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ledger.jsonl"
+        path.write_bytes(b"".join(lines))
+        assert list(final_rows(path, got)) == list(completed_rows(path, full))
+        details = replay_of(path, noteworthy)
+    # Everything but `completed_line`, which numbers the lines replayed (theirs and runs').
+    unnumbered = {j: dataclasses.replace(job, completed_line=None) for j, job in full.jobs.items()}
+    assert {
+        j: dataclasses.replace(job, completed_line=None) for j, job in details.jobs.items()
+    } == {j: unnumbered[j] for j in full.jobs if j in noteworthy}
+    assert list(details.jobs) == [j for j in full.jobs if j in noteworthy]  # ledger order
+
+
+@PROPERTY
+@given(ledgers())
+def test_the_compact_fold_agrees_with_replay(records: list[dict[str, Any]]):
+    """On any ledger the engine can write: states, counts, rows and details all agree."""
+    check_agrees(lines_of(records))
+
+
+@PROPERTY
+@given(ledgers(min_size=1), st.data())
+def test_a_torn_tail_is_ignored_alike(records: list[dict[str, Any]], data: Any):
+    """A cut inside the last line: torn, and the rest folds as replay folds it."""
+    lines = lines_of(records)
+    cut = data.draw(st.integers(1, len(lines[-1]) - 1), label="cut")
+    check_agrees([*lines[:-1], lines[-1][:cut]])
+
+
+@PROPERTY
+@given(ledgers(min_size=2), st.data())
+def test_damage_is_refused_on_the_same_line(records: list[dict[str, Any]], data: Any):
+    """Garbage or an illegal move before the last line: the same LedgerDamage as replay's."""
+    lines = lines_of(records)
+    i = data.draw(st.integers(0, len(lines) - 2), label="damaged line")
+    lines[i] = data.draw(
+        st.sampled_from(
+            (
+                b"not json\n",
+                b'{"v":1,"event":"intent"}\n',
+                b'{"v":1,"event":"paid","job":"x"}\n',
+                b'{"v":1,"event":"uploaded","sha256":"x"}\n',
+                b'{"v":1,"event":"expired","job":"new"}\n',  # not legal from PENDING
+                b'{"v":1,"event":"submitted","job":"3f9a0c1e"}\n',  # maybe legal, maybe not
+            )
+        )
+    )
+    expected: LedgerDamage | None = None
+    try:
+        replay(lines)
+    except LedgerDamage as exc:
+        expected = exc
+    if expected is None:
+        fold_states(lines)  # and it does not raise either
+        return
+    with pytest.raises(LedgerDamage) as caught:
+        fold_states(lines)
+    assert (caught.value.line, str(caught.value)) == (expected.line, str(expected))
+
+
+def test_the_v1_fixture_folds_alike():
+    """The ledger older code wrote (every event kind, a resume, a torn tail)."""
+    check_agrees(list(io.BytesIO(FIXTURE.read_bytes())))
+
+
+def completed_ledger(jobs: int) -> list[bytes]:
+    """What a run of `jobs` jobs writes: a run line, then intent, submitted, completed each."""
+    lines = [b'{"v":1,"t":1.0,"event":"run","model":"qwen-image","manifest":"m.jsonl"}\n']
+    for n in range(jobs):
+        job, rid = f"j-{n:016x}", f"{n:032x}"
+        url = f"https://api.segmind.com/v2/requests/{rid}"
+        lines += [
+            serialise({"v": 1, "t": 2.0, "event": "intent", "job": job, "attempt": 0}),
+            serialise(
+                {
+                    "v": 1,
+                    "t": 2.5,
+                    "event": "submitted",
+                    "job": job,
+                    "request_id": rid,
+                    "status_url": url + "/status",
+                    "response_url": url,
+                }
+            ),
+            serialise(
+                {
+                    "v": 1,
+                    "t": 3.5,
+                    "event": "completed",
+                    "job": job,
+                    "request_id": rid,
+                    "file": f"{job}.png",
+                    "sha256": "ab" * 32,
+                    "bytes": 12345,
+                    "format": "png",
+                    "seed": n,
+                    "metrics": {"cost": 0.01},
+                    "output": f"https://cdn.segmind.com/{rid}.png",
+                    "row": {
+                        "file_name": f"{job}.png",
+                        "model": "qwen-image",
+                        "prompt": f"prompt {n}",
+                        "request_id": rid,
+                    },
+                }
+            ),
+        ]
+    return lines
+
+
+def retained_bytes(fold: Any, lines: list[bytes]) -> int:
+    """Python memory the result of `fold(lines)` holds (tracemalloc: exact, deterministic)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = fold(lines)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del result
+    return held
+
+
+def test_finished_jobs_cost_their_id_and_a_slot():
+    """Folding 20,000 completed jobs keeps ~100 bytes a job (the id and its dict slot), no
+    record: a run's end no longer holds a kilobyte a job (`replay` does, for resume)."""
+    jobs = 20_000
+    lines = completed_ledger(jobs)
+    states = fold_states(lines)
+    assert all(type(code) is int for code in states.codes.values())  # settled: a shared int
+    compact = retained_bytes(fold_states, lines) / jobs
+    full = retained_bytes(replay, lines) / jobs
+    assert compact < 120, compact  # a 16-hex id is 67 bytes, its slot about 30 at this size
+    assert full > 5 * compact, (full, compact)
