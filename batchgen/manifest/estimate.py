@@ -16,17 +16,40 @@ model's. A model without a known price (a pass-through slug) makes the cost unkn
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from batchgen.core.littles import HEADROOM, Limits, limits
 from batchgen.manifest.settings import RunSettings
-from batchgen.models.registry import typical_seconds_of
+from batchgen.models.registry import ModelSchema, typical_seconds_of
 
-__all__ = ["POLLS_PER_JOB", "Estimate", "ModelShare", "estimate", "format_duration"]
+__all__ = ["POLLS_PER_JOB", "Estimate", "ImageTally", "ModelShare", "estimate", "format_duration"]
 
 POLLS_PER_JOB: Final = 2.0
+
+
+class ImageTally:
+    """The images jobs ask for past one each (`max_images`), by model, and the most one job
+    asks: a price is per image, and the budget reserves the most for a job in flight."""
+
+    def __init__(self) -> None:
+        self.extra: Counter[str] = Counter()
+        self.most: dict[str, int] = {}
+
+    def add(
+        self, model: str, schema: ModelSchema | None, params: Mapping[str, Any], repeat: int
+    ) -> None:
+        if schema is None or schema.outputs_param is None:
+            return
+        asked = schema.outputs_for(params)
+        self.extra[model] += (asked - 1) * repeat
+        self.most[model] = max(asked, self.most.get(model, 1))
+
+    def of(self, jobs: Mapping[str, int]) -> dict[str, int]:
+        """Images by model for `jobs` by model (one per job unless the model takes a count)."""
+        return {m: n + self.extra[m] for m, n in jobs.items()}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from batchgen.core.inputs import InputRef, identity_params
 from batchgen.core.jobs import Job, explicit_id_problem
 from batchgen.core.templates import TemplateError, placeholders, render
 from batchgen.manifest.entries import ABSENT, Entry, RawRow, entry_from, model_problem, row_label
+from batchgen.manifest.estimate import ImageTally
 from batchgen.manifest.identity import JobIds, build_job
 from batchgen.manifest.inputs import InputChecker
 from batchgen.manifest.plainrows import check_row
@@ -62,27 +63,13 @@ class Expander:
         self.log = log
         self.count = 0
         self.models: Counter[str] = Counter()  # valid jobs by model: each is priced by its own
-        # Images beyond one per job, by model (max_images), and the most one job asks: a model
-        # priced per image costs that many, and the budget reserves the most for a job in flight.
-        self.extra_images: Counter[str] = Counter()
-        self.most_images: dict[str, int] = {}
+        self.images = ImageTally()  # what they ask for: a price is per image
         # False: only check, identify and count jobs, build none (scan() past its sample).
         self.build_jobs = True
         self._ids = JobIds(log)
         self._inputs = InputChecker()
         small = sweep.size <= 10_000
         self._grid = list(sweep.combinations()) if small else None
-
-    def images(self) -> dict[str, int]:
-        """Images the valid jobs ask for, by model (one per job unless the model takes a count)."""
-        return {m: n + self.extra_images[m] for m, n in self.models.items()}
-
-    def _count_images(
-        self, model: str, schema: ModelSchema, params: Mapping[str, Any], repeat: int
-    ) -> None:
-        asked = schema.outputs_for(params)
-        self.extra_images[model] += (asked - 1) * repeat
-        self.most_images[model] = max(asked, self.most_images.get(model, 1))
 
     def expand(self, entries: Iterable[Entry | RawRow]) -> Iterator[Job]:
         """Every job of `entries`, in order: entry, then sweep combination, then repeat."""
@@ -107,8 +94,7 @@ class Expander:
                             continue
                         id_params = identity_params(params, refs)
                         self.models[model] += repeat
-                        if schema is not None and schema.outputs_param is not None:
-                            self._count_images(model, schema, params, repeat)
+                        self.images.add(model, schema, params, repeat)
                         for r in range(repeat):
                             self.count += 1
                             if self.count > self.max_jobs:
@@ -259,8 +245,7 @@ class Expander:
 
         id_line = entry.key_lines.get("id", entry.line)
         self.models[model] += entry.repeat or self.repeat
-        if schema is not None and schema.outputs_param is not None:
-            self._count_images(model, schema, params, entry.repeat or self.repeat)
+        self.images.add(model, schema, params, entry.repeat or self.repeat)
         for r in range(entry.repeat or self.repeat):
             self.count += 1
             if self.count > self.max_jobs:

@@ -101,8 +101,8 @@ class Manifest:
             tuple(log.kept),
             log.total,
             dict(expander.models),
-            expander.images(),
-            dict(expander.most_images),
+            expander.images.of(expander.models),
+            dict(expander.images.most),
         )
 
     def _expander(self, log: ProblemLog) -> Expander:

@@ -183,11 +183,10 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             schema = loaded.schema
             emulated = emu.config if emu is not None else False
             expected = expected_seconds(loaded.model, emulated, o.expect_seconds)
-            typical = expected[0]
             models = scan.models or {loaded.model: scan.count}  # each job by its own model
+            seconds = model_seconds(models, emulated, o.expect_seconds)
             price_of = settings.price_of
             if o.on_start is not None:
-                seconds = model_seconds(models, emulated, o.expect_seconds)
                 o.on_start(limits_line(loaded, o.overrides or {}, expected, seconds))
             sync = settings.mode == "sync"
             elsewhere = base_url != DEFAULT_API_ROOT
@@ -206,8 +205,8 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     count_polls=settings.count_polls,
                     filename=settings.filename,
                     parts=part_allocator(scan.count, settings.folder_size, past, shard),
-                    typical_seconds=typical,
-                    model_seconds=model_seconds(models, emulated, o.expect_seconds),
+                    typical_seconds=expected[0],
+                    model_seconds=seconds,
                     sync=sync,
                     price_per_image=settings.price_for(schema),
                     model_prices={model: price_of(model) for model in models},
@@ -229,7 +228,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
             )  # fmt: skip
             mean_price = estimate(models, settings).price_per_image  # the jobs' mean
             slots = settings.fixed_concurrency or AUTO_CEILING
-            shape = RunShape(total, settings.fixed_rpm, window, slots, typical,
+            shape = RunShape(total, settings.fixed_rpm, window, slots, expected[0],
                              settings.count_polls, sync)  # fmt: skip
             started = time.monotonic()
             reporter = Reporter(
