@@ -98,7 +98,8 @@ def measure(
            "PYTHONUNBUFFERED": "1"}  # fmt: skip
     emulator = subprocess.Popen(
         [sys.executable, "-m", "batchgen", "emulator", "--port", "0", "--key", KEY,
-         "--workers", str(concurrency), "--latency", str(latency), "--rpm", "1000000"],
+         "--workers", str(concurrency), "--latency", str(latency), "--rpm", "1000000",
+         "--credits", "1e9"],
         stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
