@@ -20,11 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
-
 from batchgen.core.events import FolderEvent
-from batchgen.core.ledgerparts import parse_record, upload_of
-from batchgen.core.lifecycle import _BY_EVENT, LedgerDamage, State, _damage, _refused
+from batchgen.core.ledgerparts import upload_of
+from batchgen.core.lifecycle import _BY_EVENT, LedgerDamage, LedgerLines, State, _refused
 
 __all__ = ["FinalStates", "fold_states"]
 
@@ -83,26 +81,9 @@ def fold_states(lines: Iterable[bytes]) -> FinalStates:
     """`lifecycle.replay` to each job's final state only (same checks, same torn tail)."""
     result = FinalStates()
     codes = result.codes
-    loads = orjson.loads
-    held: tuple[int, bytes, ValueError] | None = None
-    events = runs = valid_bytes = 0
-    for number, raw in enumerate(lines, start=1):
-        if held is not None:
-            raise _damage(*held)
-        record: Any = None
-        try:  # noqa: SIM105 - as in replay: this runs per line
-            record = loads(raw)
-        except ValueError:
-            pass
-        if type(record) is not dict or type(event := record.get("event")) is not str:
-            try:
-                record = parse_record(raw)
-            except ValueError as exc:
-                if raw.endswith(b"\n"):
-                    raise _damage(number, raw, exc) from None
-                held = (number, raw, exc)
-                continue
-            event = record["event"]
+    events = runs = 0
+    reader = LedgerLines(lines)
+    for number, record, event in reader:
         if event == "run":
             runs += 1
         elif event == _UPLOADED:
@@ -142,7 +123,6 @@ def fold_states(lines: Iterable[bytes]) -> FinalStates:
                 else [to, open_run, ambiguous, done]
             )
         events += 1
-        valid_bytes += len(raw)
-    result.runs, result.events, result.valid_bytes = runs, events, valid_bytes
-    result.torn = held is not None
+    result.runs, result.events, result.valid_bytes = runs, events, reader.valid_bytes
+    result.torn = reader.torn
     return result

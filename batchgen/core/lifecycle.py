@@ -26,7 +26,7 @@ nothing was billed, nothing is counted.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -36,7 +36,7 @@ import orjson
 from batchgen.core.events import Event, FolderEvent
 from batchgen.core.ledgerparts import more_files, parse_record, upload_of
 
-__all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "Replay", "State", "replay"]
+__all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "LedgerLines", "Replay", "State", "replay"]
 
 
 class State(StrEnum):
@@ -155,7 +155,6 @@ def replay(lines: Iterable[bytes]) -> Replay:
     """
     result = Replay()
     jobs = result.jobs
-    loads = orjson.loads
     by_event = _BY_EVENT
     # The fold's branches are picked by identity with the table's rows (cheaper than comparing
     # the event text again): each row is one event's moves.
@@ -163,27 +162,9 @@ def replay(lines: Iterable[bytes]) -> Replay:
         by_event[name]
         for name in ("intent", "submitted", "completed", "unknown", "failed", "released")
     )
-    held: tuple[int, bytes, ValueError] | None = None  # an unparsable line without its newline
-    events = runs = valid_bytes = 0
-    for number, raw in enumerate(lines, start=1):
-        if held is not None:  # it was not the last line after all: damage, not a torn write
-            raise _damage(*held)
-        # Fast path (`ledgerparts.parse_record` says why it agrees with json.loads); the rest
-        # goes through it.
-        record: Any = None
-        try:  # noqa: SIM105 - a with-block per line costs ~10 % of the replay
-            record = loads(raw)
-        except ValueError:  # orjson.JSONDecodeError is a ValueError
-            pass
-        if type(record) is not dict or type(event := record.get("event")) is not str:
-            try:
-                record = parse_record(raw)
-            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-                if raw.endswith(b"\n"):
-                    raise _damage(number, raw, exc) from None
-                held = (number, raw, exc)
-                continue
-            event = record["event"]
+    events = runs = 0
+    reader = LedgerLines(lines)
+    for number, record, event in reader:
         if event == "run":
             runs += 1
         elif event == _UPLOADED:  # a folder fact, not a job's (events.Uploaded)
@@ -191,7 +172,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
             result.uploads.setdefault(upload[0], {})[upload[1]] = upload[2]
         elif event == FolderEvent.RATE:
-            rpm = record.get("rpm")
+            rpm: Any = record.get("rpm")  # JSON: any type
             if type(rpm) in (int, float) and rpm > 0:
                 result.rate = float(rpm)
         else:
@@ -256,10 +237,46 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.open_intent_run = -1
             job.state = state
         events += 1
-        valid_bytes += len(raw)
-    result.runs, result.events, result.valid_bytes = runs, events, valid_bytes
-    result.torn = held is not None
+    result.runs, result.events, result.valid_bytes = runs, events, reader.valid_bytes
+    result.torn = reader.torn
     return result
+
+
+class LedgerLines:
+    """Ledger lines as (line number, record, event), for every fold of a ledger (`replay`,
+    `finalstate.fold_states`): orjson first (`ledgerparts.parse_record` says why it agrees with
+    json.loads), the stdlib for the rest; a line that does not parse raises `LedgerDamage`
+    naming it, unless it is the last and has no newline: a torn write, held back until we know
+    no line follows, then left out (`torn`). `valid_bytes`: the length of the records given."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.lines = lines
+        self.valid_bytes = 0
+        self.torn = False
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        loads = orjson.loads
+        held: tuple[int, bytes, ValueError] | None = None  # unparsable, without its newline
+        for number, raw in enumerate(self.lines, start=1):
+            if held is not None:  # it was not the last line after all: damage, not a torn write
+                raise _damage(*held)
+            record: Any = None
+            try:  # noqa: SIM105 - a with-block per line costs ~10 % of the replay
+                record = loads(raw)
+            except ValueError:  # orjson.JSONDecodeError is a ValueError
+                pass
+            if type(record) is not dict or type(event := record.get("event")) is not str:
+                try:
+                    record = parse_record(raw)
+                except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError: ValueErrors
+                    if raw.endswith(b"\n"):
+                        raise _damage(number, raw, exc) from None
+                    held = (number, raw, exc)
+                    continue
+                event = record["event"]
+            yield number, record, event
+            self.valid_bytes += len(raw)
+        self.torn = held is not None
 
 
 _PENDING = State.PENDING
