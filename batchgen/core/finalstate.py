@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from batchgen.core.events import FolderEvent
-from batchgen.core.ledgerparts import upload_of
-from batchgen.core.lifecycle import _BY_EVENT, LedgerDamage, LedgerLines, State, _refused
+from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, upload_of
+from batchgen.core.lifecycle import _BY_EVENT, State, _refused
 
 __all__ = ["FinalStates", "fold_states"]
 

@@ -26,15 +26,13 @@ nothing was billed, nothing is counted.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-import orjson
-
 from batchgen.core.events import Event, FolderEvent
-from batchgen.core.ledgerparts import more_files, parse_record, upload_of
+from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, more_files, upload_of
 
 __all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "LedgerLines", "Replay", "State", "replay"]
 
@@ -120,14 +118,6 @@ class LedgerJob:
     # Replay's bookkeeping, not a fact about the job (so not compared): the run whose `intent`
     # is still unanswered, -1 if none.
     open_intent_run: int = field(default=-1, compare=False, repr=False)
-
-
-class LedgerDamage(ValueError):
-    """A line before the last one is not a ledger record: the file was changed or damaged."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        self.line = line
-        super().__init__(f"line {line}: {reason}")
 
 
 @dataclass
@@ -242,43 +232,6 @@ def replay(lines: Iterable[bytes]) -> Replay:
     return result
 
 
-class LedgerLines:
-    """Ledger lines as (line number, record, event), for every fold of a ledger (`replay`,
-    `finalstate.fold_states`): orjson first (`ledgerparts.parse_record` says why it agrees with
-    json.loads), the stdlib for the rest; a line that does not parse raises `LedgerDamage`
-    naming it, unless it is the last and has no newline: a torn write, held back until we know
-    no line follows, then left out (`torn`). `valid_bytes`: the length of the records given."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self.lines = lines
-        self.valid_bytes = 0
-        self.torn = False
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], str]]:
-        loads = orjson.loads
-        held: tuple[int, bytes, ValueError] | None = None  # unparsable, without its newline
-        for number, raw in enumerate(self.lines, start=1):
-            if held is not None:  # it was not the last line after all: damage, not a torn write
-                raise _damage(*held)
-            record: Any = None
-            try:  # noqa: SIM105 - a with-block per line costs ~10 % of the replay
-                record = loads(raw)
-            except ValueError:  # orjson.JSONDecodeError is a ValueError
-                pass
-            if type(record) is not dict or type(event := record.get("event")) is not str:
-                try:
-                    record = parse_record(raw)
-                except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError: ValueErrors
-                    if raw.endswith(b"\n"):
-                        raise _damage(number, raw, exc) from None
-                    held = (number, raw, exc)
-                    continue
-                event = record["event"]
-            yield number, record, event
-            self.valid_bytes += len(raw)
-        self.torn = held is not None
-
-
 _PENDING = State.PENDING
 _UPLOADED = FolderEvent.UPLOADED.value
 
@@ -298,12 +251,6 @@ def _refused(event: str, job_id: str, state: State) -> str:
         f"'{event}' for job {job_id!r} in state {state.value}: not a legal transition"
         f" (after {state.value}: {allowed})"
     )
-
-
-def _damage(number: int, raw: bytes, exc: ValueError) -> LedgerDamage:
-    if not raw.strip():
-        return LedgerDamage(number, "empty line")
-    return LedgerDamage(number, f"not a ledger record ({exc})")
 
 
 def _text(value: Any) -> str | None:
