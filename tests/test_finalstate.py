@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import io
+import json
 import tempfile
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchgen.core.finalstate import fold_states
-from batchgen.core.lifecycle import LedgerDamage, State, replay
-from batchgen.edges.ledger import completed_rows, final_rows, replay_of
+from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.edges.ledger import final_rows, replay_of
 from tests.test_lifecycle import PROPERTY, ledgers, lines_of, serialise
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ledger-v1.jsonl"
@@ -176,3 +178,21 @@ def test_finished_jobs_cost_their_id_and_a_slot():
     full = retained_bytes(replay, lines) / jobs
     assert compact < 120, compact  # a 16-hex id is 67 bytes, its slot about 30 at this size
     assert full > 5 * compact, (full, compact)
+
+
+# The rows a full replay gives (what `finish_outputs` read before `final_rows`): the oracle.
+def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
+    """The metadata row of each job's last `completed` record, in ledger order, streamed."""
+    wanted = {
+        job.completed_line
+        for job in result.jobs.values()
+        if job.state is State.COMPLETED and job.completed_line is not None
+    }
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number in wanted:
+                record = json.loads(raw)
+                rows = record.get("rows")  # a job with several images: one row each
+                for row in rows if isinstance(rows, list) else [record.get("row")]:
+                    if isinstance(row, dict):
+                        yield row

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+import orjson
+
 from batchgen.core.errors import LedgerError
 from batchgen.core.events import LedgerRecord, record_fields
 from batchgen.core.finalstate import FinalStates
@@ -36,7 +38,6 @@ __all__ = [
     "LEDGER_VERSION",
     "LOCK_NAME",
     "LedgerWriter",
-    "completed_rows",
     "encode",
     "final_rows",
     "folder_lock",
@@ -175,36 +176,17 @@ def _ends_with_newline(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def completed_rows(path: Path, result: Replay) -> Iterator[dict[str, Any]]:
-    """The metadata row of each job's last `completed` record, in ledger order, streamed."""
-    wanted = {
-        job.completed_line
-        for job in result.jobs.values()
-        if job.state is State.COMPLETED and job.completed_line is not None
-    }
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number in wanted:
-                record = json.loads(raw)
-                rows = record.get("rows")  # a job with several images: one row each
-                for row in rows if isinstance(rows, list) else [record.get("row")]:
-                    if isinstance(row, dict):
-                        yield row
-
-
 def final_rows(path: Path, states: FinalStates) -> Iterator[dict[str, Any]]:
-    """`completed_rows` from `finalstate.fold_states` instead of a full replay: the rows of
-    each job's last `completed` record, for the jobs that ended completed, in ledger order."""
+    """The metadata rows of each job's last `completed` record, for the jobs that ended
+    completed (`finalstate.fold_states`, not a full replay: see run/finish.py), in ledger order,
+    streamed."""
     seen: dict[str, int] = {}  # jobs with several `completed` records: how many passed so far
     with path.open("rb") as handle:
         for raw in handle:
             if b"completed" not in raw:
                 continue
-            try:
-                record = json.loads(raw)
-            except ValueError:  # the torn tail (fold_states checked every other line)
-                continue
-            if not isinstance(record, dict) or record.get("event") != "completed":
+            record = _record(raw)
+            if record is None or record["event"] != "completed":
                 continue
             job_id = record.get("job")
             if not isinstance(job_id, str) or states.state(job_id) is not State.COMPLETED:
@@ -230,12 +212,23 @@ def replay_of(path: Path, job_ids: set[str]) -> Replay:
 def _lines_of(path: Path, job_ids: set[str]) -> Iterator[bytes]:
     with path.open("rb") as handle:
         for raw in handle:
-            try:
-                record = parse_record(raw)
-            except ValueError:  # the torn tail
-                continue
-            if record["event"] == "run" or record.get("job") in job_ids:
+            record = _record(raw)
+            if record is not None and (record["event"] == "run" or record.get("job") in job_ids):
                 yield raw
+
+
+def _record(raw: bytes) -> dict[str, Any] | None:
+    """A line of a ledger `fold_states` has checked: its record, None for the torn tail."""
+    try:
+        record = orjson.loads(raw)  # what it accepts, json.loads reads the same (ledgerparts)
+    except ValueError:
+        record = None
+    if type(record) is dict and type(record.get("event")) is str:
+        return record
+    try:
+        return parse_record(raw)
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager
