@@ -137,8 +137,17 @@ class LedgerWriter:
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    """One ledger line: compact JSON, UTF-8 as is (ids and prompts stay readable), newline."""
-    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    """One ledger line: compact JSON, UTF-8 as is (ids and prompts stay readable), newline.
+
+    orjson writes the same compact form several times faster (six lines a job), except that a
+    float's exponent has no padding (1e-7, not 1e-07) and a non-finite float (a server's NaN in
+    `metrics`) becomes null, where the stdlib wrote a NaN no JSON reader but Python's accepts.
+    What orjson refuses (an int past 64 bits, a non-str key) the stdlib writes, as before.
+    """
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def load_ledger(path: Path) -> Replay:
