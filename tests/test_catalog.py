@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchgen.edges.catalog import (
+    CACHE_KIB,
     SCHEMA_VERSION,
     Catalog,
     CatalogError,
@@ -39,6 +40,15 @@ def test_rows_round_trip_and_writing_twice_is_one_row(tmp_path: Path):
         assert (figures["rows"], figures["fingerprints"], figures["locations"]) == (1201, 1200, 2)
         assert cat.drop([entry(3, "/data/b")]) == 1
         assert sum(1 for _ in cat.entries()) == 1200
+
+
+def test_the_page_cache_is_bounded_whatever_the_file_holds(tmp_path: Path):
+    """The cache stays at a few MiB: it is the process's memory, kept until the file is closed."""
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        cat.add(entry(n) for n in range(2000))
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        assert cat._db.execute("PRAGMA cache_size").fetchone() == (-CACHE_KIB,)
+    assert CACHE_KIB <= 8192
 
 
 def test_credentials_never_reach_the_file(tmp_path: Path):

@@ -15,12 +15,16 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from batchgen.core import finalstate
+from batchgen.core.digests import DigestMap
 from batchgen.core.finalstate import fold_states
+from batchgen.core.jobs import generated_key
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
 from batchgen.edges.ledger import final_rows, replay_of
 from tests.test_lifecycle import PROPERTY, ledgers, lines_of, serialise
@@ -38,7 +42,9 @@ def check_agrees(lines: list[bytes]) -> None:
         full.valid_bytes,
         full.torn,
     )
-    assert {j: got.state(j) for j in got.codes} == {j: job.state for j, job in full.jobs.items()}
+    ids = [j for j, _ in got.job_codes()]
+    assert len(ids) == len(set(ids))  # a job is under its id or in `settled`, never both
+    assert {j: got.state(j) for j in ids} == {j: job.state for j, job in full.jobs.items()}
     noteworthy = {j for j, job in full.jobs.items() if job.state is State.FAILED or job.ambiguous}
     assert got.noteworthy() == noteworthy
     assert got.started() == any(job.state is not State.PENDING for job in full.jobs.values())
@@ -60,6 +66,44 @@ def check_agrees(lines: list[bytes]) -> None:
 def test_the_compact_fold_agrees_with_replay(records: list[dict[str, Any]]):
     """On any ledger the engine can write: states, counts, rows and details all agree."""
     check_agrees(lines_of(records))
+
+
+# The property ledgers' ids (tests/test_lifecycle.JOB_IDS) as generated ids, the zero one (no
+# DigestMap key: kept by name) and an explicit id that only looks like one (upper case).
+GENERATED = dict(
+    zip(
+        ("3f9a0c1e", "b7e2d4a9", "ümlaut-é", "日本-ジョブ"),
+        ("j-000000003f9a0c1e", "j-b7e2d4a9b7e2d4a9", "j-0000000000000000", "j-B7E2D4A9B7E2D4A9"),
+        strict=True,
+    )
+)
+
+
+@PROPERTY
+@given(ledgers(), st.sampled_from((1, 2, finalstate.SWEEP)))
+def test_generated_ids_swept_to_the_digest_map_agree(records: list[dict[str, Any]], sweep: int):
+    """Jobs moved to `settled` after every `sweep` jobs (and back by a later record) fold alike."""
+    renamed = [{**r, "job": GENERATED[r["job"]]} if "job" in r else r for r in records]
+    with mock.patch.object(finalstate, "SWEEP", sweep):
+        check_agrees(lines_of(renamed))
+
+
+def test_generated_key_is_the_ids_own_bits():
+    """j- and 16 lower-case hex digits, one to one; anything else is no generated id."""
+    assert generated_key("j-00000000000000ff") == 255
+    assert generated_key("j-ffffffffffffffff") == 2**64 - 1
+    for other in ("j-FFFFFFFFFFFFFFFF", "j-0x00000000000ff", "j-000000000000000", "job-1", "j-"):
+        assert generated_key(other) is None
+
+
+def test_digest_map_set_replaces_and_items_lists_each_once():
+    """`set` overwrites in place; `items` yields every key once, across a growth."""
+    table = DigestMap(capacity=2)
+    for key in range(1, 50):
+        table.set(key, key)
+    table.set(7, 700)
+    assert len(table) == 49
+    assert dict(table.items()) == {**{k: k for k in range(1, 50)}, 7: 700}
 
 
 @PROPERTY
@@ -107,11 +151,11 @@ def test_the_v1_fixture_folds_alike():
     check_agrees(list(io.BytesIO(FIXTURE.read_bytes())))
 
 
-def completed_ledger(jobs: int) -> list[bytes]:
+def completed_ledger(jobs: int, id_form: str = "j-{:016x}") -> list[bytes]:
     """What a run of `jobs` jobs writes: a run line, then intent, submitted, completed each."""
     lines = [b'{"v":1,"t":1.0,"event":"run","model":"qwen-image","manifest":"m.jsonl"}\n']
     for n in range(jobs):
-        job, rid = f"j-{n:016x}", f"{n:032x}"
+        job, rid = id_form.format(n + 1), f"{n:032x}"
         url = f"https://api.segmind.com/v2/requests/{rid}"
         lines += [
             serialise({"v": 1, "t": 2.0, "event": "intent", "job": job, "attempt": 0}),
@@ -167,17 +211,24 @@ def retained_bytes(fold: Any, lines: list[bytes]) -> int:
     return held
 
 
-def test_finished_jobs_cost_their_id_and_a_slot():
-    """Folding 20,000 completed jobs keeps ~100 bytes a job (the id and its dict slot), no
-    record: a run's end no longer holds a kilobyte a job (`replay` does, for resume)."""
+def test_finished_jobs_cost_a_digest_map_slot_or_their_id_and_a_slot():
+    """Folding 20,000 completed jobs keeps no record: a generated id costs its 64 bits in a
+    table at most half full, an explicit id ~100 bytes (its string and a dict slot), where a
+    full `replay` (for resume) holds a kilobyte a job."""
     jobs = 20_000
     lines = completed_ledger(jobs)
     states = fold_states(lines)
-    assert all(type(code) is int for code in states.codes.values())  # settled: a shared int
-    compact = retained_bytes(fold_states, lines) / jobs
+    assert len(states.codes) <= finalstate.SWEEP
+    assert len(states.settled) >= jobs - finalstate.SWEEP
+    assert all(type(code) is int for _, code in states.job_codes())  # settled: a shared int
+    generated = retained_bytes(fold_states, lines) / jobs
+    explicit = retained_bytes(fold_states, completed_ledger(jobs, "job-{:08d}")) / jobs
     full = retained_bytes(replay, lines) / jobs
-    assert compact < 120, compact  # a 16-hex id is 67 bytes, its slot about 30 at this size
-    assert full > 5 * compact, (full, compact)
+    # 65,536 slots of 12 bytes at this size (39 a job), and the last < SWEEP jobs by name
+    assert generated < 64, generated
+    assert explicit < 120, explicit  # a 12-character id is 61 bytes, its slot about 30
+    assert full > 10 * generated, (full, generated)
+    assert full > 5 * explicit, (full, explicit)
 
 
 # The rows a full replay gives (what `finish_outputs` read before `final_rows`): the oracle.

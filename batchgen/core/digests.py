@@ -1,7 +1,8 @@
 """A compact map from 64-bit digests to small integers, for streaming a million jobs.
 
 Two streaming checks need to remember every job seen so far: "is this explicit id a duplicate,
-and on which line was the first one?" and "how many identical rows came before this one?". A
+and on which line was the first one?" and "how many identical rows came before this one?"; the
+end of a run, each generated id's final state (`finalstate`, keyed by the id's own 64 bits). A
 Python `dict` of a million string keys costs well over 100 MB; this open-addressing table keeps
 8 bytes of key and 4 bytes of value per slot in two flat arrays (at most half full: ~24 MB
 at a million entries).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Iterator
 
 __all__ = ["DigestMap", "digest64"]
 
@@ -63,6 +65,20 @@ class DigestMap:
             return self._values[i]
         self._insert(i, key, value)
         return None
+
+    def set(self, key: int, value: int) -> None:
+        """Store `value` under `key`, replacing what was there."""
+        i = self._slot(key)
+        if self._keys[i] == key:
+            self._values[i] = value
+        else:
+            self._insert(i, key, value)
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        """Every (key, value), in no particular order."""
+        for k, v in zip(self._keys, self._values, strict=True):
+            if k != _EMPTY:
+                yield k, v
 
     def increment(self, key: int) -> int:
         """Add one to the count under `key` and return the count before (0 for a new key)."""

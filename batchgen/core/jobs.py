@@ -45,6 +45,7 @@ __all__ = [
     "canonical_json",
     "explicit_id_problem",
     "generated_id",
+    "generated_key",
     "identity_payload",
     "name_template_problem",
     "output_name",
@@ -192,6 +193,12 @@ def generated_id(payload: bytes, occurrence: int = 0) -> str:
     """The id for the `occurrence`-th (0-based) job with this identity payload."""
     data = payload if occurrence == 0 else payload + f"#{occurrence}".encode()
     return "j-" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def generated_key(job_id: str) -> int | None:
+    """The 64 bits a generated id spells (`j-` + 16 hex digits, one to one), None for any other
+    id: a table of generated ids can hold 8 bytes a job, not a string."""
+    return int(job_id[2:], 16) if _GENERATED_RE.fullmatch(job_id) else None
 
 
 def repeat_id(explicit: str, repeat_index: int) -> str:

@@ -45,6 +45,7 @@ from batchgen.edges.catalogschema import (
 
 __all__ = [
     "BATCH",
+    "CACHE_KIB",
     "CATALOG_ENV",
     "SCHEMA_VERSION",
     "Catalog",
@@ -56,6 +57,16 @@ __all__ = [
 
 BATCH: Final = 500  # rows per write transaction, and fingerprints per lookup query
 BUSY_MS: Final = 60_000  # how long a writer waits for another's transaction before giving up
+# The page cache is kept in the process and stays at its high-water mark until the file is
+# closed, so it must not scale with the catalogue: keys are random hashes, so indexing a run's
+# ledger touches every page of the index, and the 64 MiB this used to allow filled up at the end
+# of every run in proportion to its length (+18.7 MB at 60,000 jobs). 4 MiB holds one `BATCH`
+# transaction's dirty pages (~500 random leaves of 4 KiB) without spilling; the rest is
+# re-read from the OS's cache. Measured (bench/catalog_index.py, 200,000 records, 3 rounds
+# alternating): CPU 8.8 s against 9.4 s at 64 MiB into a fresh file, 10.4 s against 10.4 s
+# into one already holding 200,000 rows, i.e. no cost beyond noise; SQLite's 2 MB default was
+# ~20 % slower.
+CACHE_KIB: Final = 4096
 
 
 class Catalog:
@@ -85,9 +96,7 @@ class Catalog:
             if not memory:
                 self._db.execute("PRAGMA journal_mode = WAL").fetchone()
                 self._db.execute("PRAGMA synchronous = NORMAL")  # a cache: rebuilt from ledgers
-            # Keys are random (hashes): inserts touch pages all over the index; 64 MiB of page
-            # cache (allocated as used) nearly doubles the rate of indexing a large ledger.
-            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self._ensure_schema()
         except sqlite3.OperationalError as exc:  # unable to open, read-only, locked too long
             self._db.close()

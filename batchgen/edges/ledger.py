@@ -30,7 +30,7 @@ from batchgen.core.events import LedgerRecord, record_fields
 from batchgen.core.finalstate import FinalStates
 from batchgen.core.folder import LEDGER_NAME, LOCK_NAME
 from batchgen.core.ledgerparts import parse_record
-from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
+from batchgen.core.lifecycle import LedgerDamage, Replay, replay
 from batchgen.edges.crashpoints import crashpoint, fault
 
 __all__ = [
@@ -198,9 +198,9 @@ def final_rows(path: Path, states: FinalStates) -> Iterator[dict[str, Any]]:
             if record is None or record["event"] != "completed":
                 continue
             job_id = record.get("job")
-            if not isinstance(job_id, str) or states.state(job_id) is not State.COMPLETED:
+            records = states.completed_records(job_id) if isinstance(job_id, str) else 0
+            if not records:  # not a job that ended COMPLETED
                 continue
-            records = states.completed_records(job_id)
             if records > 1:
                 seen[job_id] = passed = seen.get(job_id, 0) + 1
                 if passed < records:

@@ -64,8 +64,8 @@ def finish_outputs(out_dir: Path, jobs: Iterator[Job]) -> Finished:
     """Rewrite metadata.jsonl and failed.jsonl from the ledger.
 
     `jobs` is the manifest's job stream, read only to find the failed jobs' parameters. The
-    ledger is folded to each job's final state only (`core/finalstate.py`: its id and a dict
-    slot, where a full replay holds ~1 KB a completed job), then read again for the metadata
+    ledger is folded to each job's final state only (`core/finalstate.py`: a generated id's 64
+    bits, where a full replay holds ~1 KB a completed job), then read again for the metadata
     rows, and replayed in full only for the few jobs whose details the end needs.
     """
     ledger_path = out_dir / LEDGER_NAME
