@@ -198,7 +198,9 @@ def final_rows(path: Path, states: FinalStates) -> Iterator[dict[str, Any]]:
             if record is None or record["event"] != "completed":
                 continue
             job_id = record.get("job")
-            records = states.completed_records(job_id) if isinstance(job_id, str) else 0
+            if not isinstance(job_id, str):
+                continue
+            records = states.completed_records(job_id)
             if not records:  # not a job that ended COMPLETED
                 continue
             if records > 1:
