@@ -1,6 +1,6 @@
 """batchgen against the official SDK and against the physical floor, in one command.
 
-    python bench/run.py [--quick] [--only 1a,1b,2,3,4] [--out bench/results/latest.json]
+    python bench/run.py [--quick] [--only 1a,1b,2,3,4,scale,runscale] [--out FILE.json]
 
 Every measurement gets a fresh emulator in its own process (bench/emu.py) and a fresh client
 process (bench/clients.py), so the emulator's counters, the CPU time and the peak RSS belong to
@@ -189,6 +189,17 @@ def scale_scripts(quick: bool) -> dict[str, dict[str, Any]]:
     return results
 
 
+def run_scale_points(quick: bool) -> list[dict[str, Any]]:
+    """`batchgen run` at a small and a large N (bench/run_scale.py): does its cost grow with N?
+    Opt-in (`--only runscale`): the full size, 200,000 jobs, takes about half an hour."""
+    from dataclasses import asdict as as_dict
+
+    from run_scale import run_sizes
+
+    sizes = [2000, 20_000] if quick else [2000, 200_000]
+    return [{k: v for k, v in as_dict(p).items() if k != "trace"} for p in run_sizes(sizes)]
+
+
 def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each target of issue 7 against what this run measured."""
     by = {(r.scenario, r.client): r for r in rows}
@@ -222,6 +233,13 @@ def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str,
         r = scale["replay_1m"]
         check("replay 1M events <= 5 s (extrapolated if smaller)",
               r["seconds"] * 1_000_000 / r["size"], 5)  # fmt: skip
+    points = scale.get("runscale", {}).get("points", [])
+    if len(points) == 2:
+        small, large = points
+        check(f"run peak RSS {large['jobs']:,} - {small['jobs']:,} jobs <= 30 MB",
+              large["peak_rss_mb"] - small["peak_rss_mb"], 30)  # fmt: skip
+        check(f"run CPU/job {large['jobs']:,} / {small['jobs']:,} jobs <= 1.2 (flat; noisy)",
+              large["run_cpu_ms_per_job"] / small["run_cpu_ms_per_job"], 1.2)  # fmt: skip
     return checks
 
 
@@ -247,6 +265,11 @@ def markdown(
             lines.append(f"\n3 ({r.client}, {r.jobs:,} jobs, L {r.latency} s): {per_s:.0f} jobs/s, "
                          f"{r.cpu_s_per_1k:.2f} ms CPU per job")  # fmt: skip
     for name, s in scale.items():
+        if name == "runscale":
+            for p in s["points"]:
+                lines.append(f"\nrun ({p['jobs']:,} jobs): peak RSS {p['peak_rss_mb']} MB, "
+                             f"{p['run_cpu_ms_per_job']} ms CPU per job")  # fmt: skip
+            continue
         lines.append(f"\n{name} ({s['size']:,}): {s['seconds']} s, peak RSS {s['peak_rss_mb']} MB")
     lines.append("\n| target | measured | met |\n|---|---|---|")
     for c in checks:
@@ -290,6 +313,8 @@ def main() -> int:
             print(json.dumps(asdict(row)), file=sys.stderr, flush=True)
             rows.append(row)
     scale = scale_scripts(args.quick) if "scale" in only else {}
+    if "runscale" in only:
+        scale["runscale"] = {"points": run_scale_points(args.quick)}
     checks = targets(rows, scale)
     table = markdown(rows, scale, checks)
     print(table)
