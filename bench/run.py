@@ -192,12 +192,10 @@ def scale_scripts(quick: bool) -> dict[str, dict[str, Any]]:
 def run_scale_points(quick: bool) -> list[dict[str, Any]]:
     """`batchgen run` at a small and a large N (bench/run_scale.py): does its cost grow with N?
     Opt-in (`--only runscale`): the full size, 200,000 jobs, takes about half an hour."""
-    from dataclasses import asdict as as_dict
-
     from run_scale import run_sizes
 
     sizes = [2000, 20_000] if quick else [2000, 200_000]
-    return [{k: v for k, v in as_dict(p).items() if k != "trace"} for p in run_sizes(sizes)]
+    return [{k: v for k, v in asdict(p).items() if k != "trace"} for p in run_sizes(sizes)]
 
 
 def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

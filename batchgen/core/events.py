@@ -192,8 +192,6 @@ LedgerRecord = (
     | RateLearned
 )
 
-_KINDS: tuple[type, ...] = get_args(LedgerRecord)
-
 
 def _reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     """All of a record's values in one C call (`attrgetter`): the writer encodes ~6 records a
@@ -204,7 +202,7 @@ def _reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 _FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]], tuple[str, ...]]] = {
     kind: (names, _reader(names), getattr(kind, "OPTIONAL", ()))
-    for kind in _KINDS
+    for kind in get_args(LedgerRecord)
     for names in [tuple(f.name for f in fields(kind))]
 }
 

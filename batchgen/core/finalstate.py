@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from batchgen.core.digests import DigestMap
 from batchgen.core.events import FolderEvent
-from batchgen.core.jobs import generated_key
+from batchgen.core.jobs import generated_id_of, generated_key
 from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, upload_of
 from batchgen.core.lifecycle import _BY_EVENT, State, _refused
 
@@ -47,6 +47,11 @@ _MOVES: Final = {
 _UPLOADED: Final = FolderEvent.UPLOADED.value
 UNSETTLED: Final = 0xFFFF_FFFF  # in `settled`: the job is under its id in `codes` again
 SWEEP: Final = 4096  # jobs under their id before the settled generated ones move to `settled`
+
+
+def _state_of(code: Any) -> int:
+    """A job code's state index (the low 3 bits of a settled int, or an unsettled list's first)."""
+    return int(code & 7 if type(code) is int else code[0])
 
 
 @dataclass
@@ -75,7 +80,7 @@ class FinalStates:
         code = self._code(job_id)
         if code is None:
             return None
-        return _STATES[code & 7 if type(code) is int else code[0]]
+        return _STATES[_state_of(code)]
 
     def completed_records(self, job_id: str) -> int:
         """How many `completed` records the job has if it ended COMPLETED (its row is in the last
@@ -90,22 +95,19 @@ class FinalStates:
         yield from self.codes.items()
         for key, code in self.settled.items():
             if code != UNSETTLED:
-                yield f"j-{key:016x}", code
+                yield generated_id_of(key), code
 
     def noteworthy(self) -> set[str]:
         """The jobs that ended FAILED or may have been paid twice: the ones the end details."""
         return {
             job_id
             for job_id, code in self.job_codes()
-            if (code & 7 if type(code) is int else code[0]) == _FAILED
-            or (type(code) is not int and code[2])
+            if _state_of(code) == _FAILED or (type(code) is not int and code[2])
         }
 
     def started(self) -> bool:
         """Whether any job got further than PENDING (else nothing was ever accepted)."""
-        return any(
-            (code & 7 if type(code) is int else code[0]) != _PENDING for _, code in self.job_codes()
-        )
+        return any(_state_of(code) != _PENDING for _, code in self.job_codes())
 
 
 def fold_states(lines: Iterable[bytes]) -> FinalStates:

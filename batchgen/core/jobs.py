@@ -45,6 +45,7 @@ __all__ = [
     "canonical_json",
     "explicit_id_problem",
     "generated_id",
+    "generated_id_of",
     "generated_key",
     "identity_payload",
     "name_template_problem",
@@ -199,6 +200,11 @@ def generated_key(job_id: str) -> int | None:
     """The 64 bits a generated id spells (`j-` + 16 hex digits, one to one), None for any other
     id: a table of generated ids can hold 8 bytes a job, not a string."""
     return int(job_id[2:], 16) if _GENERATED_RE.fullmatch(job_id) else None
+
+
+def generated_id_of(key: int) -> str:
+    """The generated id whose 64 bits are `key` (the inverse of `generated_key`)."""
+    return f"j-{key:016x}"
 
 
 def repeat_id(explicit: str, repeat_index: int) -> str:
