@@ -195,7 +195,8 @@ def run_scale_points(quick: bool) -> list[dict[str, Any]]:
     from run_scale import run_sizes
 
     sizes = [2000, 20_000] if quick else [2000, 200_000]
-    return [{k: v for k, v in asdict(p).items() if k != "trace"} for p in run_sizes(sizes)]
+    points = run_sizes(sizes, resume=True)  # and a resume of each finished folder
+    return [{k: v for k, v in asdict(p).items() if k != "trace"} for p in points]
 
 
 def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -238,6 +239,8 @@ def targets(rows: list[Row], scale: dict[str, dict[str, Any]]) -> list[dict[str,
               large["peak_rss_mb"] - small["peak_rss_mb"], 30)  # fmt: skip
         check(f"run CPU/job {large['jobs']:,} / {small['jobs']:,} jobs <= 1.2 (flat; noisy)",
               large["run_cpu_ms_per_job"] / small["run_cpu_ms_per_job"], 1.2)  # fmt: skip
+        check(f"resume peak RSS {large['jobs']:,} - {small['jobs']:,} jobs <= 30 MB",
+              large["resume_peak_rss_mb"] - small["resume_peak_rss_mb"], 30)  # fmt: skip
     return checks
 
 
@@ -266,7 +269,9 @@ def markdown(
         if name == "runscale":
             for p in s["points"]:
                 lines.append(f"\nrun ({p['jobs']:,} jobs): peak RSS {p['peak_rss_mb']} MB, "
-                             f"{p['run_cpu_ms_per_job']} ms CPU per job")  # fmt: skip
+                             f"{p['run_cpu_ms_per_job']} ms CPU per job; its resume (all "
+                             f"skipped): peak RSS {p['resume_peak_rss_mb']} MB, "
+                             f"{p['resume_cpu_ms_per_job']} ms CPU per job")  # fmt: skip
             continue
         lines.append(f"\n{name} ({s['size']:,}): {s['seconds']} s, peak RSS {s['peak_rss_mb']} MB")
     lines.append("\n| target | measured | met |\n|---|---|---|")

@@ -15,7 +15,9 @@ emulator is another process):
   its ledger exists (imports and the manifest scan done) to its exit, / N;
 - RSS sampled from `/proc/PID/status` twice a second, reported at 50 % and 100 % of the final
   ledger size and at exit, so growth during the run and a jump at its end are told apart;
-- jobs/s: N / wall seconds of the child.
+- jobs/s: N / wall seconds of the child;
+- with `--resume`, the same command once more on the finished folder (every job skipped): its
+  peak RSS and CPU/job, what reading the folder's ledger back costs a resume.
 
 It prints one JSON line per size, then a markdown table.
 """
@@ -33,6 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 KEY = "bench-key"
 LISTENING = re.compile(r"listening on (http://\S+)")
@@ -48,7 +51,10 @@ class Point:
     jobs_per_s: float
     rss_half_mb: float  # sampled RSS when the ledger reached half its final size
     rss_ledger_done_mb: float  # when the ledger reached its final size (the end step follows)
-    exit_code: int
+    # A second run of the finished folder (--resume): every job is skipped, so what it holds is
+    # what reading back the folder's ledger costs (None when not measured).
+    resume_peak_rss_mb: float | None = None
+    resume_cpu_ms_per_job: float | None = None
     trace: list[tuple[float, float, float]] | None = None  # (s, RSS MB, ledger share), --trace
 
 
@@ -82,9 +88,32 @@ def _sample(pid: int, ledger: Path, out: list[tuple[float, int, int]], stop: thr
         stop.wait(TICK)
 
 
+def _child(
+    command: list[str], env: dict[str, str], ledger: Path, jobs: int
+) -> tuple[float, float, Any, list[tuple[float, int, int]], list[float]]:
+    """Run `command` to its end, sampled: (start, wall s, its rusage, samples, CPU at ledger)."""
+    begun = time.monotonic()
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples: list[tuple[float, int, int]] = []
+    cpu_at_ledger: list[float] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(run.pid, ledger, samples, stop, cpu_at_ledger))
+    sampler.start()
+    _, status, usage = os.wait4(run.pid, 0)
+    wall = time.monotonic() - begun
+    stop.set()
+    sampler.join()
+    code = os.waitstatus_to_exitcode(status)
+    assert run.stderr is not None
+    errors = run.stderr.read().decode(errors="replace")
+    if code != 0:
+        raise RuntimeError(f"batchgen run ({jobs} jobs) exited {code}:\n{errors[-3000:]}")
+    return begun, wall, usage, samples, cpu_at_ledger
+
+
 def measure(
     jobs: int, concurrency: int, latency: float, tmp: Path, trace: bool = False,
-    catalog: bool = True,
+    catalog: bool = True, resume: bool = False,
 ) -> Point:  # fmt: skip
     folder = tmp / f"n{jobs}"
     folder.mkdir()
@@ -112,28 +141,12 @@ def measure(
         command = [sys.executable, "-m", "batchgen", "run", str(manifest), "--base-url", match[1],
                    "--out", str(out), "--concurrency", str(concurrency), "--rpm", "1000000",
                    "--expect-seconds", str(latency), "--quiet"]  # fmt: skip
-        begun = time.monotonic()
-        run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)  # fmt: skip
-        samples: list[tuple[float, int, int]] = []
-        cpu_at_ledger: list[float] = []
-        stop = threading.Event()
-        sampler = threading.Thread(
-            target=_sample, args=(run.pid, out / "ledger.jsonl", samples, stop, cpu_at_ledger)
-        )
-        sampler.start()
-        _, status, usage = os.wait4(run.pid, 0)
-        wall = time.monotonic() - begun
-        stop.set()
-        sampler.join()
-        run.returncode = os.waitstatus_to_exitcode(status)
-        assert run.stderr is not None
-        errors = run.stderr.read().decode(errors="replace")
+        begun, wall, usage, samples, cpu_at_ledger = _child(command, env, out / "ledger.jsonl",
+                                                            jobs)  # fmt: skip
+        again = _child(command, env, out / "ledger.jsonl", jobs)[2] if resume else None
     finally:
         emulator.terminate()
         emulator.wait()
-    if run.returncode != 0:
-        raise RuntimeError(f"batchgen run ({jobs} jobs) exited {run.returncode}:\n{errors[-3000:]}")
     cpu = usage.ru_utime + usage.ru_stime
     final = max(size for _, _, size in samples)
 
@@ -150,7 +163,10 @@ def measure(
         jobs_per_s=round(jobs / wall, 1),
         rss_half_mb=rss_at(0.5),
         rss_ledger_done_mb=rss_at(1.0),
-        exit_code=run.returncode,
+        resume_peak_rss_mb=None if again is None else round(again.ru_maxrss / 1024, 1),
+        resume_cpu_ms_per_job=None
+        if again is None
+        else round((again.ru_utime + again.ru_stime) / jobs * 1000, 3),
         trace=[
             (round(t - begun, 2), round(kb / 1024, 1), round(size / final, 3))
             for t, kb, size in samples
@@ -172,18 +188,24 @@ def table(points: list[Point]) -> str:
         lines.append(f"\npeak RSS {last.jobs:,} - {first.jobs:,} jobs: "
                      f"{last.peak_rss_mb - first.peak_rss_mb:+.1f} MB; run CPU ms/job ratio "
                      f"{last.run_cpu_ms_per_job / first.run_cpu_ms_per_job:.2f}")  # fmt: skip
+        if first.resume_peak_rss_mb is not None and last.resume_peak_rss_mb is not None:
+            lines.append(f"resume of the finished folder: peak RSS {first.resume_peak_rss_mb} -> "
+                         f"{last.resume_peak_rss_mb} MB "
+                         f"({last.resume_peak_rss_mb - first.resume_peak_rss_mb:+.1f}), CPU "
+                         f"{first.resume_cpu_ms_per_job} -> {last.resume_cpu_ms_per_job} "
+                         "ms/job")  # fmt: skip
     return "\n".join(lines)
 
 
 def run_sizes(
     sizes: list[int], concurrency: int = 100, latency: float = 0.005, trace: bool = False,
-    catalog: bool = True,
+    catalog: bool = True, resume: bool = False,
 ) -> list[Point]:  # fmt: skip
     """One measurement per size, smallest first (what bench/run.py calls)."""
     points = []
     with tempfile.TemporaryDirectory(prefix="batchgen-runscale-") as tmp:
         for n in sizes:
-            point = measure(n, concurrency, latency, Path(tmp), trace, catalog)
+            point = measure(n, concurrency, latency, Path(tmp), trace, catalog, resume)
             print(json.dumps(asdict(point)), file=sys.stderr, flush=True)
             points.append(point)
     return points
@@ -196,9 +218,16 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.005)
     parser.add_argument("--trace", action="store_true", help="RSS samples in the JSON lines")
     parser.add_argument("--no-catalog", action="store_true", help="BATCHGEN_CATALOG=off")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="then run the finished folder again (all skipped), measured too",
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.jobs.split(",")]
-    points = run_sizes(sizes, args.concurrency, args.latency, args.trace, not args.no_catalog)
+    points = run_sizes(
+        sizes, args.concurrency, args.latency, args.trace, not args.no_catalog, args.resume
+    )
     print(table(points))
     return 0
 

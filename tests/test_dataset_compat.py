@@ -11,7 +11,7 @@ import datasets  # test extra: a missing install fails this module loudly, never
 import pytest
 from PIL import Image
 
-from batchgen.edges.parts import PartAllocator, part_of
+from batchgen.edges.parts import PartAllocator, count_parts, part_of
 from tests.views import invoke, run
 
 SEEDS = (1, 2, 3, 4)
@@ -107,7 +107,9 @@ def test_a_grown_split_run_never_overfills_a_folder(tmp_path: Path):
 
 
 def test_part_allocator_counts_what_the_ledger_recorded():
-    alloc = PartAllocator(2, ["data/00000/a.png", "data/00000/b.png", "data/00001/c.png", "x.png"])
+    alloc = PartAllocator(
+        2, count_parts(["data/00000/a.png", "data/00000/b.png", "data/00001/c.png", "x.png"])
+    )
     assert [alloc.take() for _ in range(4)] == ["data/00001", "data/00002", "data/00002",
                                                  "data/00003"]  # fmt: skip
 

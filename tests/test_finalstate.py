@@ -26,7 +26,7 @@ from batchgen.core.digests import DigestMap
 from batchgen.core.finalstate import fold_states
 from batchgen.core.jobs import generated_key
 from batchgen.core.lifecycle import LedgerDamage, Replay, State, replay
-from batchgen.edges.ledger import final_rows, replay_of
+from batchgen.edges.ledgerread import final_rows, replay_of
 from tests.test_lifecycle import PROPERTY, ledgers, lines_of, serialise
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ledger-v1.jsonl"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgen.core.lifecycle import LedgerJob, replay
-from batchgen.edges.ledger import load_ledger
+from batchgen.edges.ledger import load_states
 from batchgen.views.status import read_ledger, summarize
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -84,13 +84,18 @@ def test_each_prefix_gives_the_recorded_state_of_the_job_it_touched():
 
 
 def test_a_resume_cuts_the_torn_tail_and_status_counts_it(tmp_path: Path):
-    """load_ledger (a resuming run) truncates the torn tail; status reads the same counts."""
+    """load_states (a resuming run) truncates the torn tail; status reads the same counts."""
     shutil.copy(FIXTURES / "ledger-v1.jsonl", tmp_path / "ledger.jsonl")
     status = summarize(read_ledger(tmp_path).replay)
     assert status.torn
     assert (status.completed, status.failed, status.jobs) == (13, 1, 14)
     assert status.failed_by_kind == {"server": 1}
     assert status.possible_double_charges == 4
-    loaded = load_ledger(tmp_path / "ledger.jsonl")
+    loaded = load_states(tmp_path / "ledger.jsonl")
     assert (tmp_path / "ledger.jsonl").stat().st_size == EXPECTED["valid_bytes"]
-    assert {job_id: fields(job) for job_id, job in loaded.jobs.items()} == EXPECTED["jobs"]
+    assert {job_id: str(loaded.state(job_id)) for job_id in EXPECTED["jobs"]} == {
+        job_id: job["state"] for job_id, job in EXPECTED["jobs"].items()
+    }
+    assert len(loaded) == len(EXPECTED["jobs"])
+    again = replay((tmp_path / "ledger.jsonl").read_bytes().splitlines(keepends=True))
+    assert {job_id: fields(job) for job_id, job in again.jobs.items()} == EXPECTED["jobs"]

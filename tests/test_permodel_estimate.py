@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from batchgen.core.lifecycle import replay
 from batchgen.core.littles import HEADROOM, limits
 from batchgen.core.pollplans import PollPlans
+from batchgen.edges.storage import LocalStore
 from batchgen.engine.config import EngineConfig
 from batchgen.manifest.estimate import POLLS_PER_JOB, estimate
 from batchgen.manifest.loader import Manifest
 from batchgen.manifest.settings import RunSettings
 from batchgen.models.registry import MODELS, UNKNOWN_MODEL_SECONDS
 from batchgen.run.console import dry_run_lines, summary_lines
+from batchgen.run.history import read_history
 from batchgen.run.limits import limits_line
 from batchgen.run.options import expected_seconds, model_seconds
-from batchgen.run.resumeplan import known_latencies, plan_resume, spent_in_folder
+from batchgen.run.resumeplan import plan_resume
 
 SWEEP = """\
 model: qwen-image
@@ -108,7 +109,7 @@ def test_a_dry_run_prices_what_it_would_submit_by_model(
     assert "  by model: qwen-image 3, seedream-4.5 3" in lines
 
 
-def test_resume_latencies_and_spend_are_by_each_jobs_model():
+def test_resume_latencies_and_spend_are_by_each_jobs_model(tmp_path: Path):
     """A ledger's completed jobs seed their own model's poll plan, and an earlier job without a
     recorded cost counts at its own model's price; a record naming no model is the manifest's."""
 
@@ -124,20 +125,24 @@ def test_resume_latencies_and_spend_are_by_each_jobs_model():
         ]  # fmt: skip
         return [(json.dumps(r) + "\n").encode() for r in records]
 
-    past = replay(
-        [
-            *completed("a", "qwen-image", 4.0),
-            *completed("b", "seedream-4.5", 9.0),
-            *completed("c", None, 5.0),
-        ]
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_bytes(
+        b"".join(
+            [
+                *completed("a", "qwen-image", 4.0),
+                *completed("b", "seedream-4.5", 9.0),
+                *completed("c", None, 5.0),
+            ]
+        )
     )
-    known = known_latencies(past, "qwen-image")
+    past = read_history(ledger, LocalStore(tmp_path), writable=False)
+    known = past.known_latencies("qwen-image")
     assert known == {"qwen-image": (4.0, 5.0), "seedream-4.5": (9.0,)}
     plans = PollPlans(28.0)
     plans.seed(known)
     assert plans.of("seedream-4.5").samples == deque([9.0])
     settings = RunSettings()
-    spent = spent_in_folder(past, settings.price_of, "qwen-image")
+    spent = past.spent(settings.price_of, "qwen-image")
     assert spent == pytest.approx(2 * _price("qwen-image") + _price("seedream-4.5"))
     config = EngineConfig(out_dir=Path("x"), model_prices={"a": 0.04, "b": 0.2, "c": None})
     assert (config.price_of("a"), config.price_of("other"), config.reserved_price()) == (

@@ -10,7 +10,7 @@ from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import LedgerJob, State
 from batchgen.core.resume import Step, plan
 from batchgen.core.wire import MEDIA_RETENTION
-from batchgen.edges.ledger import load_ledger
+from batchgen.edges.ledger import load_states
 
 JOB = Job(id="j1", model="qwen-image", params={"prompt": "x", "seed": 1})
 NOW = 1_800_000_000.0
@@ -62,14 +62,14 @@ def test_attach_carries_the_recorded_request_and_its_age():
     assert work.age == pytest.approx(60)
 
 
-def test_load_ledger_truncates_a_torn_tail_and_keeps_a_whole_unterminated_record(tmp_path: Path):
+def test_load_states_truncates_a_torn_tail_and_keeps_a_whole_unterminated_record(tmp_path: Path):
     """A torn last line is cut off; a complete last record that lost its newline is kept."""
     path = tmp_path / "ledger.jsonl"
     good = b'{"v":1,"t":1,"event":"intent","job":"a","attempt":0}\n'
     path.write_bytes(good + b'{"v":1,"t":2,"event":"subm')
-    result = load_ledger(path)
+    result = load_states(path)
     assert (result.torn, path.read_bytes()) == (True, good)
     path.write_bytes(good + b'{"v":1,"t":2,"event":"submitted","job":"a","request_id":"r"}')
-    result = load_ledger(path)
-    assert result.jobs["a"].state is State.IN_FLIGHT
+    result = load_states(path)
+    assert result.state("a") is State.IN_FLIGHT
     assert path.read_bytes().endswith(b'"r"}\n')

@@ -1,7 +1,8 @@
-"""Every job's final state from a ledger, in a few bytes a job: what a run's end needs.
+"""Every job's final state from a ledger, in a few bytes a job: what a run's start and end need.
 
-`lifecycle.replay` keeps per job everything resume needs (request id, URLs, file, sha256, output,
-times, cost): about a kilobyte for a completed job, 200 MB at the end of a 200,000-job run. The
+`lifecycle.replay` keeps per job every detail a job could be picked up by (request id, URLs,
+file, sha256, output, times, cost): about a kilobyte for a completed job, 200 MB at the end of
+a 200,000-job run. A resume (`run/history.py`) needs the details of a few jobs only, and the
 end of a run (`run/finish.py`) needs less: which jobs ended completed, and which of a job's
 `completed` records is its last (metadata.jsonl lists that one's row); which failed and which
 may have been paid twice, and for those few the details. `fold_states` is the same fold over
@@ -29,7 +30,7 @@ from typing import Any, Final
 from batchgen.core.digests import DigestMap
 from batchgen.core.events import FolderEvent
 from batchgen.core.jobs import generated_id_of, generated_key
-from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, upload_of
+from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, rate_of, upload_of
 from batchgen.core.lifecycle import _BY_EVENT, State, _refused
 
 __all__ = ["UNSETTLED", "FinalStates", "fold_states"]
@@ -68,6 +69,9 @@ class FinalStates:
     events: int = 0
     valid_bytes: int = 0
     torn: bool = False
+    # Folder facts, as `lifecycle.Replay` has them (a resume needs both).
+    uploads: dict[str, dict[str, str]] = field(default_factory=dict)
+    rate: float | None = None
 
     def _code(self, job_id: str) -> Any:
         code = self.codes.get(job_id)
@@ -90,12 +94,31 @@ class FinalStates:
             return code >> 3 if code & 7 == _COMPLETED else 0
         return code[3] if code is not None and code[0] == _COMPLETED else 0
 
+    def completions(self, job_id: str) -> tuple[int, State | None]:
+        """How many `completed` records the job has, whatever its final state, and that state
+        (None: not in the ledger)."""
+        code = self._code(job_id)
+        if code is None:
+            return 0, None
+        if type(code) is int:
+            return code >> 3, _STATES[code & 7]
+        return code[3], _STATES[code[0]]
+
     def job_codes(self) -> Iterator[tuple[str, Any]]:
         """Every job's (id, code), in no particular order."""
         yield from self.codes.items()
         for key, code in self.settled.items():
             if code != UNSETTLED:
                 yield generated_id_of(key), code
+
+    def ids_in(self, state: State) -> set[str]:
+        """The jobs that ended in `state` (for the few states a resume needs the details of)."""
+        index = _INDEX[state]
+        return {job_id for job_id, code in self.job_codes() if _state_of(code) == index}
+
+    def __len__(self) -> int:
+        """How many jobs the ledger names."""
+        return len(self.codes) + sum(1 for _, code in self.settled.items() if code != UNSETTLED)
 
     def noteworthy(self) -> set[str]:
         """The jobs that ended FAILED or may have been paid twice: the ones the end details."""
@@ -121,9 +144,12 @@ def fold_states(lines: Iterable[bytes]) -> FinalStates:
         if event == "run":
             runs += 1
         elif event == _UPLOADED:
-            if upload_of(record) is None:
+            if (upload := upload_of(record)) is None:
                 raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
-        elif event != FolderEvent.RATE:
+            result.uploads.setdefault(upload[0], {})[upload[1]] = upload[2]
+        elif event == FolderEvent.RATE:
+            result.rate = rate_of(record, result.rate)
+        else:
             job_id = record.get("job")
             if type(job_id) is not str:
                 raise LedgerDamage(number, f"'{event}' record without a job id")

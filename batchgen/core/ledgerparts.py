@@ -1,6 +1,6 @@
 """Readings of ledger lines, kept apart from replay (`lifecycle.py`) to keep it short: the line
-reader every fold uses (`LedgerLines`), the checked stdlib parse, an `uploaded` record (a folder
-fact) and the other images of a several-image `completed`."""
+reader every fold uses (`LedgerLines`), the checked stdlib parse, the folder facts (an `uploaded`
+record, a learned `rate`) and the other images of a several-image `completed`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["LedgerDamage", "LedgerLines", "more_files", "parse_record", "upload_of"]
+__all__ = ["LedgerDamage", "LedgerLines", "more_files", "parse_record", "rate_of", "upload_of"]
 
 
 def upload_of(record: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -19,6 +19,12 @@ def upload_of(record: dict[str, Any]) -> tuple[str, str, str] | None:
     if type(digest) is str and type(url) is str and url and type(host) is str:
         return host, digest, url
     return None
+
+
+def rate_of(record: dict[str, Any], before: float | None) -> float | None:
+    """The rate a `rate` record (events.RateLearned) gives `--rpm auto`, else `before`."""
+    rpm: Any = record.get("rpm")  # JSON: any type
+    return float(rpm) if type(rpm) in (int, float) and rpm > 0 else before
 
 
 def more_files(files: Any) -> tuple[tuple[str, str], ...]:

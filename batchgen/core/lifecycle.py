@@ -32,7 +32,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from batchgen.core.events import Event, FolderEvent
-from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, more_files, upload_of
+from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, more_files, rate_of, upload_of
 
 __all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "LedgerLines", "Replay", "State", "replay"]
 
@@ -162,9 +162,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 raise LedgerDamage(number, "'uploaded' record without its sha256, url and host")
             result.uploads.setdefault(upload[0], {})[upload[1]] = upload[2]
         elif event == FolderEvent.RATE:
-            rpm: Any = record.get("rpm")  # JSON: any type
-            if type(rpm) in (int, float) and rpm > 0:
-                result.rate = float(rpm)
+            result.rate = rate_of(record, result.rate)
         else:
             job_id = record.get("job")
             if type(job_id) is not str:

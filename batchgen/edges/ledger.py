@@ -27,10 +27,9 @@ import orjson
 
 from batchgen.core.errors import LedgerError
 from batchgen.core.events import LedgerRecord, record_fields
-from batchgen.core.finalstate import FinalStates
+from batchgen.core.finalstate import FinalStates, fold_states
 from batchgen.core.folder import LEDGER_NAME, LOCK_NAME
-from batchgen.core.ledgerparts import parse_record
-from batchgen.core.lifecycle import LedgerDamage, Replay, replay
+from batchgen.core.lifecycle import LedgerDamage
 from batchgen.edges.crashpoints import crashpoint, fault
 
 __all__ = [
@@ -39,10 +38,8 @@ __all__ = [
     "LOCK_NAME",
     "LedgerWriter",
     "encode",
-    "final_rows",
     "folder_lock",
-    "load_ledger",
-    "replay_of",
+    "load_states",
 ]
 
 LEDGER_VERSION: Final = 1
@@ -150,17 +147,18 @@ def encode(record: dict[str, Any]) -> bytes:
         return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
-def load_ledger(path: Path) -> Replay:
-    """Replay `path` for a run that will append to it: a torn last line is cut off first.
+def load_states(path: Path) -> FinalStates:
+    """Fold `path` to each job's final state (`finalstate.fold_states`) for a run that will
+    append to it: a torn last line is cut off first.
 
     Raises LedgerError when a line before the last is damaged (the message names it): resuming
     past damage could pay twice for jobs or lose them, so a person should look.
     """
     if not path.exists():
-        return Replay()
+        return FinalStates()
     with path.open("rb") as handle:
         try:
-            result = replay(handle)
+            result = fold_states(handle)
         except LedgerDamage as exc:
             raise LedgerError(
                 f"{path}: {exc}; the ledger is damaged before its last line. Move it aside to "
@@ -183,63 +181,6 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(-1, os.SEEK_END)
         return handle.read(1) == b"\n"
-
-
-def final_rows(path: Path, states: FinalStates) -> Iterator[dict[str, Any]]:
-    """The metadata rows of each job's last `completed` record, for the jobs that ended
-    completed (`finalstate.fold_states`, not a full replay: see run/finish.py), in ledger order,
-    streamed."""
-    seen: dict[str, int] = {}  # jobs with several `completed` records: how many passed so far
-    with path.open("rb") as handle:
-        for raw in handle:
-            if b"completed" not in raw:
-                continue
-            record = _record(raw)
-            if record is None or record["event"] != "completed":
-                continue
-            job_id = record.get("job")
-            if not isinstance(job_id, str):
-                continue
-            records = states.completed_records(job_id)
-            if not records:  # not a job that ended COMPLETED
-                continue
-            if records > 1:
-                seen[job_id] = passed = seen.get(job_id, 0) + 1
-                if passed < records:
-                    continue
-            rows = record.get("rows")  # a job with several images: one row each
-            for row in rows if isinstance(rows, list) else [record.get("row")]:
-                if isinstance(row, dict):
-                    yield row
-
-
-def replay_of(path: Path, job_ids: set[str]) -> Replay:
-    """`lifecycle.replay` of these jobs alone: their records and every `run` record (which
-    replay counts), so each of them replays as in the whole ledger (but for `completed_line`,
-    which numbers the lines replayed)."""
-    return replay(_lines_of(path, job_ids)) if job_ids else Replay()
-
-
-def _lines_of(path: Path, job_ids: set[str]) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        for raw in handle:
-            record = _record(raw)
-            if record is not None and (record["event"] == "run" or record.get("job") in job_ids):
-                yield raw
-
-
-def _record(raw: bytes) -> dict[str, Any] | None:
-    """A line of a ledger `fold_states` has checked: its record, None for the torn tail."""
-    try:
-        record = orjson.loads(raw)  # what it accepts, json.loads reads the same (ledgerparts)
-    except ValueError:
-        record = None
-    if type(record) is dict and type(record.get("event")) is str:
-        return record
-    try:
-        return parse_record(raw)
-    except ValueError:
-        return None
 
 
 @contextlib.contextmanager

@@ -21,7 +21,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -31,6 +32,8 @@ from batchgen.edges.sinks import write_jsonl_atomic
 __all__ = [
     "DEFAULT_FOLDER_SIZE",
     "PartAllocator",
+    "count_parts",
+    "part_index",
     "part_of",
     "write_metadata",
 ]
@@ -46,21 +49,30 @@ def part_of(file_name: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def part_index(file_name: str) -> int | None:
+    """The number of the part a recorded file is in (3 for "data/00003/x.png"), else None."""
+    found = part_of(file_name)
+    return int(found[0].rsplit("/", 1)[1]) if found is not None else None
+
+
+def count_parts(files: Iterable[str]) -> Counter[int]:
+    """How many of `files` each part holds: what `PartAllocator` starts from."""
+    return Counter(index for f in files if (index := part_index(f)) is not None)
+
+
 class PartAllocator:
     """Hands out part folders, each at most `size` images, lowest first. Not thread-safe: one
-    event loop calls `take` with no await between the check and the count."""
+    event loop calls `take` with no await between the check and the count. `counts`: the images
+    each part already holds (`count_parts` of the ledger's recorded files)."""
 
-    def __init__(self, size: int, existing: Iterable[str] = (), root: str = PART_ROOT) -> None:
+    def __init__(
+        self, size: int, counts: Mapping[int, int] | None = None, root: str = PART_ROOT
+    ) -> None:
         if size < 1:
             raise ValueError("folder_size must be >= 1")
         self.size = size
         self.root = root  # a shard's own, "data/I-of-N": shards count only their own images
-        self._counts: dict[int, int] = {}
-        for file_name in existing:
-            found = part_of(file_name)
-            if found is not None:
-                index = int(found[0].rsplit("/", 1)[1])
-                self._counts[index] = self._counts.get(index, 0) + 1
+        self._counts: dict[int, int] = dict(counts or {})
         self._next = 0
 
     def take(self) -> str:

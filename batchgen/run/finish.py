@@ -19,7 +19,7 @@ from batchgen.core.folder import FAILED_NAME, LEDGER_NAME, PART_SUFFIX, SUMMARY_
 from batchgen.core.inputs import read_params
 from batchgen.core.jobs import Job
 from batchgen.core.lifecycle import Replay, State
-from batchgen.edges.ledger import final_rows, replay_of
+from batchgen.edges.ledgerread import final_rows, replay_of
 from batchgen.edges.parts import write_metadata
 from batchgen.edges.sinks import write_jsonl_atomic
 

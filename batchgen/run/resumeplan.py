@@ -1,8 +1,9 @@
 """The run-level resume plan: the manifest's jobs minus what the folder's ledger says is done.
 
 `resume.plan` decides one job from its ledger record (pure); this module walks the whole manifest
-against a replayed ledger for a run (`runner.run_manifest`) and for a dry run (`plan_resume`),
-checking which earlier images are still intact in the store and counting what it skips.
+against the folder's history (`history.read_history`: final states, lost files, the details of
+the jobs to pick up) for a run (`runner.run_manifest`) and for a dry run (`plan_resume`), and
+counts what it skips.
 """
 
 from __future__ import annotations
@@ -11,23 +12,20 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchgen.core.budget import spent_before
-from batchgen.core.errors import LedgerError
 from batchgen.core.folder import PART_ROOT
 from batchgen.core.jobs import Job
-from batchgen.core.lifecycle import LedgerDamage, LedgerJob, Replay, State, replay
+from batchgen.core.lifecycle import LedgerJob, State
 from batchgen.core.resume import Step, Work, plan
 from batchgen.core.shard import Shard
 from batchgen.core.wire import REQUEST_RETENTION
 from batchgen.edges.parts import PartAllocator
-from batchgen.edges.storage import Store
 from batchgen.manifest.loader import Manifest
 from batchgen.models.registry import images_asked
+from batchgen.run.history import History, read_history
 from batchgen.run.layout import plan_layout
 from batchgen.run.reuse import CatalogOption, Reuse, open_reuse, reuse_jobs
 from batchgen.run.reuseplan import count_reusable
@@ -37,13 +35,10 @@ __all__ = [
     "PAY_KEY",
     "ResumeCounts",
     "count_owned",
-    "intact_jobs",
-    "known_latencies",
     "owned",
     "part_allocator",
     "pending_work",
     "plan_resume",
-    "spent_in_folder",
     "submit_candidates",
     "work_after_reuse",
     "work_for",
@@ -86,22 +81,14 @@ def plan_resume(
     layout = plan_layout(
         out if out is not None else manifest.settings.output, shard, ledger_dir, storage_options
     )
-    ledger_path = layout.ledger_path
-    past = Replay()
-    if ledger_path.exists():
-        with ledger_path.open("rb") as handle:
-            try:
-                past = replay(handle)
-            except LedgerDamage as exc:
-                raise LedgerError(f"{ledger_path}: {exc}") from None
+    past = read_history(layout.ledger_path, layout.store, writable=False)
     counts = ResumeCounts()
     steps: Counter[str] = Counter()
     jobs = owned(manifest.jobs(), shard)
-    intact = intact_jobs(past, layout.store)
     price = manifest.settings.price_of
     with open_reuse(catalog, reuse_from, reuse, storage_options, read_only=True) as reuser:
         works = _reuse_counted(
-            pending_work(jobs, past, intact, counts, retry_failed=retry_failed),
+            pending_work(jobs, past, counts, retry_failed=retry_failed),
             lambda batch: count_reusable(reuser, batch, price)[:2],
             steps,
         )
@@ -157,36 +144,21 @@ def count_owned(manifest: Manifest, shard: Shard) -> int:
     return sum(1 for _ in owned(manifest.jobs(), shard))
 
 
-def intact_jobs(past: Replay, store: Store, workers: int = 16) -> set[str]:
-    """Ids of the completed jobs whose image is still there as recorded.
-
-    Checked up front and in threads: each check hashes a file or asks the object store (a HEAD),
-    and a long run of them inside the producer would stall every job already in flight."""
-    todo = [
-        (job_id, ((job.file, job.sha256), *job.more_files))
-        for job_id, job in past.jobs.items()
-        if job.state is State.COMPLETED and job.file is not None
-    ]
-    with ThreadPoolExecutor(workers) as pool:
-        flags = pool.map(lambda item: all(store.intact(f, h) for f, h in item[1]), todo)
-        return {item[0] for item, ok in zip(todo, flags, strict=True) if ok}
-
-
 def pending_work(
     jobs: Iterator[Job],
-    past: Replay,
-    intact: set[str],
+    past: History,
     counts: ResumeCounts,
     *,
     retry_failed: bool,
     reused: set[str] | frozenset[str] = frozenset(),
 ) -> Iterator[Work]:
     """The manifest's jobs as work for the engine, minus what is done; counts what it skips.
-    `intact`: `intact_jobs(past, store)`, computed before `past` is consumed here. `reused`:
-    jobs the reuse step has just completed from the catalogue (`reuse.reuse_jobs`)."""
-    earlier = past.jobs  # popped as seen: what is left at the end was removed from the manifest
+    `reused`: jobs the reuse step has just completed from the catalogue (`reuse.reuse_jobs`)."""
+    seen = 0  # manifest jobs the ledger names: the rest of the ledger's were removed from it
     for job in jobs:
-        work = work_for(job, earlier.pop(job.id, None), intact, retry_failed=retry_failed)
+        record = past.record(job.id)
+        seen += record is not None
+        work = work_for(job, record, past, retry_failed=retry_failed)
         if job.id in reused:
             continue
         if work.step is Step.DONE:
@@ -195,39 +167,35 @@ def pending_work(
             counts.failed += 1
         else:
             yield work
-    counts.removed = len(earlier)
+    counts.removed = len(past.states) - seen
 
 
-def work_for(job: Job, record: LedgerJob | None, intact: set[str], *, retry_failed: bool) -> Work:
-    """`resume.plan` for one job of this folder, now (shared with the reuse step)."""
+def work_for(job: Job, record: LedgerJob | None, past: History, *, retry_failed: bool) -> Work:
+    """`resume.plan` for one job of this folder, now (shared with the reuse step); `record`:
+    `past.record(job.id)`."""
     completed = record is not None and record.state is State.COMPLETED
     return plan(
         job,
         record,
         now=time.time(),
         retention=REQUEST_RETENTION,
-        file_intact=(job.id in intact) if completed else None,
+        file_intact=past.intact(job.id) if completed else None,
         retry_failed=retry_failed,
     )
 
 
-def submit_candidates(
-    jobs: Iterator[Job], past: Replay, intact: set[str], *, retry_failed: bool
-) -> Iterator[Job]:
+def submit_candidates(jobs: Iterator[Job], past: History, *, retry_failed: bool) -> Iterator[Job]:
     """The jobs this run would submit (pay for): what the reuse step looks up first."""
     for job in jobs:
-        if (
-            work_for(job, past.jobs.get(job.id), intact, retry_failed=retry_failed).step
-            is Step.SUBMIT
-        ):
+        work = work_for(job, past.record(job.id), past, retry_failed=retry_failed)
+        if work.step is Step.SUBMIT:
             yield job
 
 
 async def work_after_reuse(
     reuser: Reuse,
     jobs: Callable[[], Iterator[Job]],
-    past: Replay,
-    intact: set[str],
+    past: History,
     counts: ResumeCounts,
     *,
     retry_failed: bool,
@@ -236,48 +204,17 @@ async def work_after_reuse(
     """The reuse step over the jobs this run would pay for (`reuse.reuse_jobs`, `placing`: its
     keywords), then the engine's work without the jobs it completed. `jobs` is called twice:
     the manifest is streamed, once for each pass."""
-    candidates = submit_candidates(jobs(), past, intact, retry_failed=retry_failed)
+    candidates = submit_candidates(jobs(), past, retry_failed=retry_failed)
     reused = await reuse_jobs(reuser, candidates, **placing)
-    return pending_work(jobs(), past, intact, counts, retry_failed=retry_failed, reused=reused)
-
-
-def known_latencies(
-    past: Replay, default_model: str, keep: int = 256
-) -> dict[str, tuple[float, ...]]:
-    """Submit-to-completed seconds of the latest finished jobs of earlier runs (an upper bound
-    of each latency: it includes the download), by model, so a resume plans each model's polls
-    from its own jobs. A job whose record names no model (a ledger from before models were
-    recorded) counts as `default_model`'s, the manifest's."""
-    spans: dict[str, list[float]] = {}
-    for job in past.jobs.values():
-        if job.state is State.COMPLETED and job.completed_at and job.submitted_at:
-            span = job.completed_at - job.submitted_at
-            if span >= 0:
-                spans.setdefault(job.model or default_model, []).append(span)
-    return {model: tuple(xs[-keep:]) for model, xs in spans.items()}
-
-
-def spent_in_folder(
-    past: Replay, price_of: Callable[[str], float | None], default_model: str
-) -> float:
-    """What earlier runs spent on the folder's completed jobs: each one's recorded cost, else
-    its own model's price (`default_model`'s for a record that names none)."""
-    return spent_before(
-        (
-            job.cost if job.cost is not None else price_of(job.model or default_model)
-            for job in past.jobs.values()
-            if job.state is State.COMPLETED
-        ),
-        None,
-    )
+    return pending_work(jobs(), past, counts, retry_failed=retry_failed, reused=reused)
 
 
 def part_allocator(
-    jobs: int, folder_size: int, past: Replay, shard: Shard | None
+    jobs: int, folder_size: int, past: History, shard: Shard | None
 ) -> PartAllocator | None:
     """Subfolders for a run of more than `folder_size` jobs (see `parts.py`); else flat. Shards
     share the images folder but not their counts: each fills its own `data/I-of-N/` parts."""
     if jobs <= folder_size:
         return None
     root = PART_ROOT if shard is None else f"{PART_ROOT}/{shard.label}"
-    return PartAllocator(folder_size, (j.file for j in past.jobs.values() if j.file), root)
+    return PartAllocator(folder_size, past.parts, root)

@@ -24,13 +24,14 @@ from batchgen.core.runstats import RunStats
 from batchgen.core.summary import RunShape, final_summary, snapshot
 from batchgen.edges.allocator import pin_mmap_threshold
 from batchgen.edges.client import DEFAULT_API_ROOT, ApiClient, Timeouts
-from batchgen.edges.ledger import LedgerWriter, load_ledger
+from batchgen.edges.ledger import LedgerWriter
 from batchgen.edges.uploads import upload_root_for
 from batchgen.emulator import Emulator, EmulatorConfig
 from batchgen.engine.pipeline import Engine, EngineConfig
 from batchgen.manifest.estimate import estimate
 from batchgen.manifest.loader import Manifest, load_manifest
 from batchgen.run.finish import double_charge_list, finish_outputs, write_summary
+from batchgen.run.history import read_history
 from batchgen.run.interrupts import EXIT_INTERRUPTED, signals
 from batchgen.run.layout import plan_layout
 from batchgen.run.limits import limits_line
@@ -46,11 +47,8 @@ from batchgen.run.progress import Reporter
 from batchgen.run.resumeplan import (
     ResumeCounts,
     count_owned,
-    intact_jobs,
-    known_latencies,
     owned,
     part_allocator,
-    spent_in_folder,
     work_after_reuse,
 )
 from batchgen.run.reuse import open_reuse
@@ -138,9 +136,9 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
     with layout.locked():  # one run per folder (or shard): two would pay for everything twice
         ledger_path = layout.ledger_path
         await asyncio.to_thread(layout.restore_ledger)
-        past = await asyncio.to_thread(load_ledger, ledger_path)
+        past = await asyncio.to_thread(read_history, ledger_path, layout.store, writable=True)
         await asyncio.to_thread(layout.clean)
-        counts = ResumeCounts(runs=past.runs)
+        counts = ResumeCounts(runs=past.states.runs)
         total = scan.count if shard is None else await asyncio.to_thread(count_owned, loaded, shard)
         window = 60.0
         async with contextlib.AsyncExitStack() as stack:
@@ -200,7 +198,7 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     concurrency=settings.fixed_concurrency,
                     rpm=settings.fixed_rpm,
                     rpm_auto=settings.fixed_rpm is None,
-                    rpm_start=past.rate,
+                    rpm_start=past.states.rate,
                     window=window,
                     count_polls=settings.count_polls,
                     filename=settings.filename,
@@ -212,17 +210,16 @@ async def _run(manifest: Path | Manifest, o: RunOptions) -> RunResult:
                     model_prices={model: price_of(model) for model in models},
                     most_images=scan.most_images,
                     budget_usd=settings.budget_usd,
-                    known_latencies=known_latencies(past, loaded.model),
-                    spent_before=spent_in_folder(past, price_of, loaded.model),
+                    known_latencies=past.known_latencies(loaded.model),
+                    spent_before=past.spent(price_of, loaded.model),
                     upload_root=upload_root,
-                    uploaded=past.uploads.get(upload_root, {}),  # a URL is good on its host
+                    uploaded=past.states.uploads.get(upload_root, {}),  # good on its host only
                 ),
             )
             # `jobs`: the run's total, so `status` can say "N of TOTAL" while it runs
             await ledger.append(RunStarted(loaded.model, str(loaded.path), total))
-            intact = await asyncio.to_thread(intact_jobs, past, layout.store)
             works = await work_after_reuse(
-                reuser, lambda: owned(loaded.jobs(), shard), past, intact, counts,
+                reuser, lambda: owned(loaded.jobs(), shard), past, counts,
                 retry_failed=o.retry_failed, store=layout.store, ledger=ledger, stats=engine.stats,
                 filename=settings.filename, parts=engine.config.parts, price=price_of,
             )  # fmt: skip
