@@ -5,7 +5,9 @@
 Prints one JSON line: wall seconds, CPU seconds (`getrusage(RUSAGE_SELF)` user+sys delta over
 the run only: the interpreter start, imports and writing the manifest are excluded; every thread
 of the process is included), peak RSS (`ru_maxrss` of the process at the end, imports included),
-completed and failed jobs. Both clients write every image to a temporary folder.
+completed and failed jobs, and when the first and the last image were stored (for the rate at
+which images come once the pipeline is full). Both clients write every image to a temporary
+folder.
 
 * batchgen: the `Engine` in-process (asyncio, one aiohttp session), with the rate window,
   expected latency and backoff scaled like the emulator's clock.
@@ -52,7 +54,7 @@ async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     out = tmp / "out"
     config = EngineConfig(
         out_dir=out,
-        concurrency=spec["concurrency"],
+        concurrency=spec["concurrency"],  # None: auto, batchgen's default
         rpm=spec.get("rpm"),
         window=60.0 * scale,
         count_polls=spec.get("count_polls", False),
@@ -60,7 +62,7 @@ async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         backoff=Backoff(base=0.5 * scale, cap=30.0 * scale, max_elapsed=600.0 * scale),
     )
     cpu0, _ = _usage()
-    started = time.perf_counter()
+    started, epoch = time.perf_counter(), time.time()
     async with (
         ApiClient("emulator-key", spec["url"]) as api,
         LedgerWriter(out / "ledger.jsonl") as ledger,
@@ -68,6 +70,8 @@ async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         stats = await Engine(api, ledger, config).run(jobs)
     wall = time.perf_counter() - started
     cpu1, rss = _usage()
+    records = map(json.loads, (out / "ledger.jsonl").read_text().splitlines())
+    stored = [r["t"] - epoch for r in records if r["event"] == "completed"]  # ms resolution
     return {
         "wall_s": wall,
         "cpu_s": cpu1 - cpu0,
@@ -75,7 +79,13 @@ async def _batchgen(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "completed": stats.completed,
         "failed": sum(stats.failed.values()),
         "errors": dict(stats.failed),
+        "image_times": _span(stored),
     }
+
+
+def _span(times: list[float]) -> list[float] | None:
+    """[first, last] second at which an image was stored, from the start (None: under two)."""
+    return [min(times), max(times)] if len(times) > 1 else None
 
 
 def _sdk(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -86,11 +96,14 @@ def _sdk(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
     http = httpx.Client(timeout=30.0)
     interval = 1.0 * spec.get("scale", 1.0)  # the SDK's default, in the scenario's time
 
+    stored: list[float] = []
+
     def one(i: int) -> None:
         result = client.submit_async(MODEL, prompt=f"bench {i}").wait(interval=interval)
         answer = http.get(result["output"])
         answer.raise_for_status()
         (tmp / f"{i}.img").write_bytes(answer.content)
+        stored.append(time.perf_counter() - started)
 
     errors: Counter[str] = Counter()
     cpu0, _ = _usage()
@@ -111,6 +124,7 @@ def _sdk(spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
         "completed": spec["jobs"] - failed,
         "failed": failed,
         "errors": dict(errors),
+        "image_times": _span(stored),
     }
 
 
