@@ -63,22 +63,29 @@ def _threads_tracked(loop: asyncio.AbstractEventLoop) -> Iterator[set[asyncio.Fu
 
 
 class SteppedPacer:
-    """aiolimiter's one-token bucket, on a `Clock`: what `SteppedClock.pacer` hands out."""
+    """aiolimiter's leaky bucket (`SystemClock.pacer`) on a `Clock`: what `SteppedClock.pacer`
+    hands out. One send per `interval`, with `tolerance` seconds of credit for late sends."""
 
-    def __init__(self, interval: float, clock: Clock) -> None:
+    def __init__(self, interval: float, clock: Clock, tolerance: float = 0.0) -> None:
         self.interval = interval
         self.clock = clock
-        self._free_at: float | None = None  # when the next send may go (None: at once)
+        self._capacity = 1 + tolerance / interval  # in sends
+        self._level = 0.0  # sends not yet leaked away, as of `_at`
+        self._at = clock.now()
         self._turn = asyncio.Lock()  # FIFO, and a cancelled waiter releases its place
 
     async def acquire(self) -> None:
         """Wait for this caller's turn; returns when it may send."""
         async with self._turn:
-            if self._free_at is not None:
-                wait = self._free_at - self.clock.now()
-                if wait > 0:
-                    await self.clock.sleep(wait)
-            self._free_at = self.clock.now() + self.interval
+            while True:
+                now = self.clock.now()
+                self._level = max(0.0, self._level - (now - self._at) / self.interval)
+                self._at = now
+                wait = (self._level + 1 - self._capacity) * self.interval
+                if wait <= 1e-12:
+                    self._level += 1
+                    return
+                await self.clock.sleep(wait)
 
 
 class SteppedClock:
@@ -93,8 +100,8 @@ class SteppedClock:
     def now(self) -> float:
         return self._now
 
-    def pacer(self, interval: float) -> SteppedPacer:
-        return SteppedPacer(interval, self)
+    def pacer(self, interval: float, tolerance: float = 0.0) -> SteppedPacer:
+        return SteppedPacer(interval, self, tolerance)
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

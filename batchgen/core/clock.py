@@ -37,7 +37,7 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    def pacer(self, interval: float) -> Pacer: ...
+    def pacer(self, interval: float, tolerance: float = 0.0) -> Pacer: ...
 
 
 class SystemClock:
@@ -48,6 +48,8 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    def pacer(self, interval: float) -> Pacer:
-        """aiolimiter's leaky bucket of one token: even pacing, no burst, no banked tokens."""
-        return AsyncLimiter(1, interval)
+    def pacer(self, interval: float, tolerance: float = 0.0) -> Pacer:
+        """aiolimiter's leaky bucket, one send per `interval`, holding `tolerance` seconds of
+        credit: a send late by up to that much (a busy loop, a timer's wake-up) is made up by
+        the next ones instead of pushing every later send back."""
+        return AsyncLimiter(1 + tolerance / interval, interval + tolerance)
