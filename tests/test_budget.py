@@ -61,10 +61,8 @@ def test_unknown_price_never_blocks():
 
 
 def test_earlier_runs_spending_counts_against_the_budget():
-    """A resumed run starts from what the folder already spent (recorded cost, else price)."""
-    from batchgen.core.budget import spent_before
-
-    before = spent_before([0.1, None, 0.1], 0.12)
-    assert before == pytest.approx(0.32)
+    """A resumed run starts from what the folder already spent (recorded cost, else price:
+    `history.History.spent`, tested in test_history and test_permodel_estimate)."""
+    before = 0.1 + 0.12 + 0.1
     assert unaffordable(stats(), 0.12, 0.4, before) is not None  # 0.32 + 0.12 > 0.40
     assert unaffordable(stats(), 0.12, 0.44, before) is None

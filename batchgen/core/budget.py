@@ -8,12 +8,12 @@ burst of in-flight jobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from batchgen.core.runstats import RunStats
 
-__all__ = ["Reservations", "expected_price", "job_cost", "spent_before", "unaffordable"]
+__all__ = ["Reservations", "expected_price", "job_cost", "unaffordable"]
 
 _SLACK = 1e-9  # float sums of prices must not refuse the job that exactly reaches the cap
 
@@ -58,11 +58,6 @@ def unaffordable(
             "and one more: top up, then run the same command to resume"
         )
     return None
-
-
-def spent_before(costs: Iterable[float | None], price: float | None) -> float:
-    """What earlier runs spent on the folder's completed jobs (their recorded cost, else price)."""
-    return sum(cost if cost is not None else (price or 0.0) for cost in costs)
 
 
 class Reservations:
