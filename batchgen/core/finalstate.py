@@ -38,7 +38,6 @@ __all__ = ["UNSETTLED", "FinalStates", "fold_states"]
 _STATES: Final = tuple(State)  # a state's index: its code's low 3 bits
 _INDEX: Final = {state: k for k, state in enumerate(_STATES)}
 _PENDING: Final = _INDEX[State.PENDING]
-_COMPLETED: Final = _INDEX[State.COMPLETED]
 _FAILED: Final = _INDEX[State.FAILED]
 # The table by state index: event name -> (index -> index, or None where it is not allowed).
 _MOVES: Final = {
@@ -89,10 +88,8 @@ class FinalStates:
     def completed_records(self, job_id: str) -> int:
         """How many `completed` records the job has if it ended COMPLETED (its row is in the last
         of them), else 0: one look-up for each record `final_rows` reads."""
-        code = self._code(job_id)
-        if type(code) is int:
-            return code >> 3 if code & 7 == _COMPLETED else 0
-        return code[3] if code is not None and code[0] == _COMPLETED else 0
+        records, state = self.completions(job_id)
+        return records if state is State.COMPLETED else 0
 
     def completions(self, job_id: str) -> tuple[int, State | None]:
         """How many `completed` records the job has, whatever its final state, and that state

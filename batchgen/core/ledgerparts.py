@@ -1,6 +1,6 @@
 """Readings of ledger lines, kept apart from replay (`lifecycle.py`) to keep it short: the line
 reader every fold uses (`LedgerLines`), the checked stdlib parse, the folder facts (an `uploaded`
-record, a learned `rate`) and the other images of a several-image `completed`."""
+record, a learned `rate`) and what a `completed` record says (model, cost, the other images)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["LedgerDamage", "LedgerLines", "more_files", "parse_record", "rate_of", "upload_of"]
+__all__ = [
+    "LedgerDamage",
+    "LedgerLines",
+    "as_number",
+    "as_text",
+    "cost_of",
+    "model_of",
+    "more_files",
+    "parse_record",
+    "rate_of",
+    "upload_of",
+]
 
 
 def upload_of(record: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -25,6 +36,28 @@ def rate_of(record: dict[str, Any], before: float | None) -> float | None:
     """The rate a `rate` record (events.RateLearned) gives `--rpm auto`, else `before`."""
     rpm: Any = record.get("rpm")  # JSON: any type
     return float(rpm) if type(rpm) in (int, float) and rpm > 0 else before
+
+
+def model_of(record: dict[str, Any]) -> str | None:
+    """The model of a `completed` record, from its metadata row (None: a ledger from before)."""
+    row = record.get("row")
+    return as_text(row.get("model")) if type(row) is dict else None
+
+
+def cost_of(record: dict[str, Any]) -> float | None:
+    """What the server charged for a `completed` job (its `metrics.cost`), if it said."""
+    metrics = record.get("metrics")
+    return as_number(metrics.get("cost")) if type(metrics) is dict else None
+
+
+def as_text(value: Any) -> str | None:
+    """A JSON value as a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def as_number(value: Any) -> float | None:
+    """A JSON number as a float (not a bool), else None."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def more_files(files: Any) -> tuple[tuple[str, str], ...]:

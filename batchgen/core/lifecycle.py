@@ -29,10 +29,20 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
 from batchgen.core.events import Event, FolderEvent
-from batchgen.core.ledgerparts import LedgerDamage, LedgerLines, more_files, rate_of, upload_of
+from batchgen.core.ledgerparts import (
+    LedgerDamage,
+    LedgerLines,
+    as_number,
+    as_text,
+    cost_of,
+    model_of,
+    more_files,
+    rate_of,
+    upload_of,
+)
 
 __all__ = ["TRANSITIONS", "LedgerDamage", "LedgerJob", "LedgerLines", "Replay", "State", "replay"]
 
@@ -189,7 +199,7 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 value = record.get("response_url")
                 job.response_url = value if value and type(value) is str else None
                 value = record.get("t")
-                job.submitted_at = value if type(value) is float else _number(value)
+                job.submitted_at = value if type(value) is float else as_number(value)
             elif moves is on_completed:
                 job.open_intent_run = -1
                 value = record.get("request_id")
@@ -199,17 +209,15 @@ def replay(lines: Iterable[bytes]) -> Replay:
                 job.file = value if value and type(value) is str else None
                 value = record.get("sha256")
                 job.sha256 = value if value and type(value) is str else None
-                job.output = _text(record.get("output"))
+                job.output = as_text(record.get("output"))
                 value = record.get("t")
-                job.completed_at = value if type(value) is float else _number(value)
+                job.completed_at = value if type(value) is float else as_number(value)
                 job.completed_line = number
                 job.more_files = more_files(record.get("files"))
-                value = record.get("row")
-                value = value.get("model") if type(value) is dict else None
+                value = model_of(record)
                 # Interned: a million jobs share one string per model, not one each.
-                job.model = sys.intern(value) if value and type(value) is str else None
-                metrics = record.get("metrics")
-                job.cost = _number(metrics.get("cost")) if type(metrics) is dict else None
+                job.model = sys.intern(value) if value else None
+                job.cost = cost_of(record)
                 job.failure = None
             elif moves is on_unknown:
                 job.open_intent_run = -1
@@ -249,11 +257,3 @@ def _refused(event: str, job_id: str, state: State) -> str:
         f"'{event}' for job {job_id!r} in state {state.value}: not a legal transition"
         f" (after {state.value}: {allowed})"
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

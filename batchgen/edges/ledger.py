@@ -147,9 +147,9 @@ def encode(record: dict[str, Any]) -> bytes:
         return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
-def load_states(path: Path) -> FinalStates:
-    """Fold `path` to each job's final state (`finalstate.fold_states`) for a run that will
-    append to it: a torn last line is cut off first.
+def load_states(path: Path, *, repair: bool = True) -> FinalStates:
+    """Fold `path` to each job's final state (`finalstate.fold_states`). `repair`: for a run that
+    will append to it, a torn last line is cut off first (a dry run reads it as it is).
 
     Raises LedgerError when a line before the last is damaged (the message names it): resuming
     past damage could pay twice for jobs or lose them, so a person should look.
@@ -164,6 +164,8 @@ def load_states(path: Path) -> FinalStates:
                 f"{path}: {exc}; the ledger is damaged before its last line. Move it aside to "
                 "start over (completed images stay), or repair that line."
             ) from None
+    if not repair:
+        return result
     size = path.stat().st_size
     if result.torn or size != result.valid_bytes:
         with path.open("r+b") as handle:

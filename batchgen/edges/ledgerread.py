@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from batchgen.core.finalstate import FinalStates
-from batchgen.core.ledgerparts import parse_record
+from batchgen.core.ledgerparts import as_number, parse_record
 from batchgen.core.lifecycle import Replay, State, replay
 
 __all__ = ["completions", "final_rows", "replay_of"]
@@ -43,9 +43,9 @@ def completions(
             if not records:  # a job that never completed
                 continue
             if event == "submitted":
-                t: Any = record.get("t")  # JSON: any type
-                if submits and state is State.COMPLETED and type(t) in (int, float):
-                    submitted[job_id] = float(t)
+                t = as_number(record.get("t"))
+                if submits and state is State.COMPLETED and t is not None:
+                    submitted[job_id] = t
                 continue
             if records > 1:
                 passed = seen.get(job_id, 0) + 1

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from batchgen.core.errors import LedgerError
-from batchgen.core.finalstate import FinalStates, fold_states
-from batchgen.core.ledgerparts import LedgerDamage, more_files
+from batchgen.core.finalstate import FinalStates
+from batchgen.core.ledgerparts import as_number, as_text, cost_of, model_of, more_files
 from batchgen.core.lifecycle import LedgerJob, State
 from batchgen.edges.ledger import load_states
 from batchgen.edges.ledgerread import completions, replay_of
@@ -35,6 +34,7 @@ __all__ = ["History", "read_history"]
 
 LATEST: Final = 256  # latencies kept per model: what a resume seeds its poll plan with
 CHECKS: Final = 1024  # completed jobs whose files are checked together, in threads
+FileList = tuple[tuple[str | None, str | None], ...]  # (file, sha256) of each image of a job
 
 # A job known by its state alone (`resume.plan` reads no other field of these): one shared,
 # never changed, record per state.
@@ -87,11 +87,11 @@ class History:
 
 def read_history(path: Path, store: Store, *, writable: bool, workers: int = 16) -> History:
     """The ledger at `path` for a resume whose images are in `store`. `writable`: for a run that
-    will append to it (a torn last line is cut off, `edges/ledger.load_states`); else read-only
+    will append to it (a torn last line is cut off: `edges/ledger.load_states`), else read-only
     (a dry run). Raises LedgerError when a line before the last is damaged."""
     if not path.exists():
         return History()
-    states = load_states(path) if writable else _fold_read_only(path)
+    states = load_states(path, repair=writable)
     history = History(states)
     with ThreadPoolExecutor(workers) as pool:
         for batch in _batches(_completed(path, history), CHECKS):
@@ -104,43 +104,29 @@ def read_history(path: Path, store: Store, *, writable: bool, workers: int = 16)
     return history
 
 
-def _fold_read_only(path: Path) -> FinalStates:
-    with path.open("rb") as handle:
-        try:
-            return fold_states(handle)
-        except LedgerDamage as exc:
-            raise LedgerError(f"{path}: {exc}") from None
-
-
-FileList = tuple[tuple[str | None, str | None], ...]
-
-
 def _completed(path: Path, history: History) -> Iterator[tuple[str, FileList]]:
     """Each completed job's (id, files to check), from its last `completed` record; on the way,
     what the resume sums up from those records, into `history`."""
     states = history.states
     for job_id, record, submitted_at in completions(path, states, submits=True):
-        file = _text(record.get("file"))
+        file = as_text(record.get("file"))
         if file is not None and (index := part_index(file)) is not None:
             history.parts[index] += 1
         if states.state(job_id) is not State.COMPLETED:
             continue
-        row = record.get("row")
-        model = _text(row.get("model")) if type(row) is dict else None
-        metrics = record.get("metrics")
-        cost = _number(metrics.get("cost")) if type(metrics) is dict else None
+        model, cost = model_of(record), cost_of(record)
         if cost is None:
             history.uncosted[model] += 1
         else:
             history.cost += cost
-        completed_at = _number(record.get("t"))
+        completed_at = as_number(record.get("t"))
         if completed_at is not None and submitted_at and completed_at >= submitted_at:
             spans = history.latencies.setdefault(model, deque(maxlen=LATEST))
             spans.append(completed_at - submitted_at)
         if file is None:
             history.lost.add(job_id)
             continue
-        yield job_id, ((file, _text(record.get("sha256"))), *more_files(record.get("files")))
+        yield job_id, ((file, as_text(record.get("sha256"))), *more_files(record.get("files")))
 
 
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -152,11 +138,3 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def _text(value: Any) -> str | None:
-    return value if type(value) is str and value else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if type(value) in (int, float) else None
