@@ -72,6 +72,10 @@ class RateControl:
         self._last_change = -float("inf")  # of the rate, down or up
         self._refused: deque[float] = deque()  # 429 times within the last window
         self._recent: deque[float] = deque()  # send times within the last window
+        # auto: wire times of counted requests the server accepted (the last two windows), and
+        # of the latest it refused; what the limit is learned from
+        self._accepted: deque[float] = deque()
+        self._refused_sent: float | None = None
 
     async def wait_pause(self) -> None:
         # A later 429 may extend the pause while we sleep, hence the loop.
@@ -91,6 +95,20 @@ class RateControl:
             await spacer.acquire()
             if spacer is self.spacer:
                 return
+
+    def answered(self, sent_at: float, *, refused: bool) -> None:
+        """The server answered a counted request put on the wire at `sent_at`.
+
+        Auto mode learns the limit from these, not from the sends: a request still in flight
+        when a 429 arrives may be refused too, so counting sends overstated the limit by the
+        requests in flight (51 or 52 learned against 50 on a loaded machine)."""
+        if not self.auto:
+            return
+        if refused:
+            self._refused_sent = sent_at
+            return
+        self._accepted.append(sent_at)
+        _trim(self._accepted, self.clock.now() - 2 * self.window)
 
     def on_rate_limited(self, wait: float | None, *, counted: bool = True) -> float:
         """A 429 arrived; returns how long the refused request should wait.
@@ -130,16 +148,20 @@ class RateControl:
         self.pause_until = max(self.pause_until, now + wait) if told else self.pause_until
         if self.widening or now - self._last_raise < self.window:
             self.probe_refusals += 1
-        self._refused.append(now)
-        _trim(self._refused, now - self.window)
-        _trim(self._recent, now - self.window)
         if now - self._last_change < self.window / 2 and not self.widening:
             return wait
-        accepted = max(1.0, float(len(self._recent) - len(self._refused)))
+        edge = now if self._refused_sent is None else self._refused_sent
+        accepted = max(1.0, float(self._accepted_before(edge)))
         self.known = accepted
         self.widening = False
         self._set_rate(max(1.0, min(self.rate or accepted, accepted) * AUTO_BACKOFF), now)
         return wait
+
+    def _accepted_before(self, edge: float) -> int:
+        """Accepted requests sent within the window before `edge` (a refused one's send): what
+        the server let through just before it refused, so at most its limit. Answers still on
+        their way are missed, which errs under the limit, the safe side."""
+        return sum(1 for sent in self._accepted if edge - self.window < sent < edge)
 
     def _maybe_raise(self, now: float) -> None:
         """After a quiet window, climb back towards the configured limit (or without bound);

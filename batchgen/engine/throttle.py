@@ -138,15 +138,21 @@ class Throttle:
     async def watch(self, call: Awaitable[T], *, spaced: bool = False) -> T:
         """Await an API call and tell the outage gate whether the server answered it. Polls that
         count against the limit share the submits' spacing."""
-        if self.count_polls and not spaced:
+        counted = spaced or self.count_polls
+        if counted and not spaced:
             await self.rates.space()
+        sent_at = self.clock.now()
         try:
             result = await call
         except ApiError as exc:
             self.gate.outcome(exc.status < 500)
+            if counted and exc.status < 500:
+                self.rates.answered(sent_at, refused=exc.status == 429)
             raise
         except TransportError:
             self.gate.outcome(False)
             raise
         self.gate.outcome(True)
+        if counted:
+            self.rates.answered(sent_at, refused=False)
         return result
