@@ -136,8 +136,9 @@ class Throttle:
         return await self.watch(call, spaced=True)
 
     async def watch(self, call: Awaitable[T], *, spaced: bool = False) -> T:
-        """Await an API call and tell the outage gate whether the server answered it. Polls that
-        count against the limit share the submits' spacing."""
+        """Await an API call and tell the outage gate whether the server answered it, and the
+        rate control whether a counted call was accepted. Polls that count against the limit
+        share the submits' spacing."""
         counted = spaced or self.count_polls
         if counted and not spaced:
             await self.rates.space()
