@@ -17,8 +17,8 @@
   the first 429; then settle just under what the server accepted (answered, not merely sent)
   in the window before the request it refused (`AUTO_BACKOFF` of it), pausing until the reset
   time it gave, and from there add one request per quiet window up to that accepted rate
-  (`known`), never past it (additive increase, multiplicative decrease). 429s within a window of a rise are counted apart
-  (`probe_refusals`): they are the price of learning the limit, not a fault.
+  (`known`), never past it (additive increase, multiplicative decrease). 429s within a window
+  of a rise are counted apart (`probe_refusals`): the price of learning the limit, not a fault.
 * Spacing: a submit waits for its ledger fsync between its token and the wire; a second pacer at
   the same rate (`space`) spaces those sends again (group commit releases them in batches).
 """
