@@ -70,8 +70,9 @@ class RateControl:
         self.spacer = self._pacer()  # re-spaces counted sends just before the wire
         self.pause_until = 0.0
         self._last_change = -float("inf")  # of the rate, down or up
-        self._refused: deque[float] = deque()  # 429 times within the last window
-        self._recent: deque[float] = deque()  # send times within the last window
+        # fixed rate: 429 and send times within the last window, for the share refused
+        self._refused: deque[float] = deque()
+        self._recent: deque[float] = deque()
         # auto: wire times of counted requests the server accepted (the last two windows), and
         # of the latest it refused; what the limit is learned from
         self._accepted: deque[float] = deque()
@@ -84,8 +85,9 @@ class RateControl:
 
     def sent(self, now: float) -> None:
         """A counted request got its token at `now`."""
-        self._recent.append(now)
-        _trim(self._recent, now - self.window)
+        if not self.auto:  # auto learns from answers (`answered`), not from sends
+            self._recent.append(now)
+            _trim(self._recent, now - self.window)
         self._maybe_raise(now)
 
     async def space(self) -> None:
@@ -97,13 +99,11 @@ class RateControl:
                 return
 
     def answered(self, sent_at: float, *, refused: bool) -> None:
-        """The server answered a counted request put on the wire at `sent_at`.
+        """Auto: the server answered a counted request put on the wire at `sent_at`.
 
-        Auto mode learns the limit from these, not from the sends: a request still in flight
-        when a 429 arrives may be refused too, so counting sends overstated the limit by the
-        requests in flight (51 or 52 learned against 50 on a loaded machine)."""
-        if not self.auto:
-            return
+        The limit is learned from these, not from the sends: a request still in flight when a
+        429 arrives may be refused too, so counting sends overstated the limit by the requests
+        in flight (51 or 52 learned against 50 on a loaded machine)."""
         if refused:
             self._refused_sent = sent_at
             return

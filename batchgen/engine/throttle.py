@@ -142,18 +142,19 @@ class Throttle:
         counted = spaced or self.count_polls
         if counted and not spaced:
             await self.rates.space()
-        sent_at = self.clock.now()
+        learns = counted and self.rates.auto  # `--rpm auto` learns the limit from answers
+        sent_at = self.clock.now() if learns else 0.0
         try:
             result = await call
         except ApiError as exc:
             self.gate.outcome(exc.status < 500)
-            if counted and exc.status < 500:
+            if learns and exc.status < 500:
                 self.rates.answered(sent_at, refused=exc.status == 429)
             raise
         except TransportError:
             self.gate.outcome(False)
             raise
         self.gate.outcome(True)
-        if counted:
+        if learns:
             self.rates.answered(sent_at, refused=False)
         return result

@@ -15,6 +15,7 @@ of the jobs it must pick up by their details.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -130,11 +131,5 @@ def _completed(path: Path, history: History) -> Iterator[tuple[str, FileList]]:
 
 
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(itertools.islice(items, size)):
         yield batch
